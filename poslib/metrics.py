@@ -1,0 +1,86 @@
+"""The paper's two scores (Sec. 3.2): Spearman rank correlation (SPC) and mean absolute error (MAE).
+
+Both are computed per image on the flattened maps, batched in torch. ``spc`` equals
+``scipy.stats.spearmanr`` (average ranks for ties) except for one case scipy leaves undefined:
+a constant map has no ranks, so its correlation is NaN in scipy and in the official code. Here it
+is defined as 0.0 -- a constant prediction carries no position information -- so averages over
+images never turn into NaN. "Constant" means constant up to float32 rounding: bilinear upsampling
+of a flat map leaves one-ulp wiggles whose ranks are noise, not position (spread at most
+``CONSTANT_RTOL`` times the map's magnitude).
+"""
+
+from __future__ import annotations
+
+import torch
+
+CONSTANT_RTOL = 1e-6  # ~8 float32 ulps: a map whose spread is below this is treated as constant
+
+
+def _as_batch(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Flatten to (N, H*W); a single (H, W) target is broadcast over a batch of predictions."""
+    pred, target = torch.as_tensor(pred), torch.as_tensor(target)
+    single = pred.dim() == 2
+    if pred.dim() == 4 and pred.shape[1] == 1:  # (N, 1, H, W) read-out output
+        pred = pred[:, 0]
+    if target.dim() == 4 and target.shape[1] == 1:
+        target = target[:, 0]
+    if pred.dim() == 2:
+        pred = pred[None]
+    if pred.dim() != 3:
+        raise ValueError(f"pred must be (H, W), (N, H, W) or (N, 1, H, W); got shape {tuple(pred.shape)}")
+    if target.dim() == 2:
+        target = target.expand_as(pred) if target.shape == pred.shape[1:] else target[None]
+    if target.shape != pred.shape:
+        raise ValueError(
+            f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)} "
+            "(a single (H, W) target is broadcast over a batch)"
+        )
+    n = pred.shape[0]
+    return pred.reshape(n, -1), target.reshape(n, -1), single
+
+
+def rank(x: torch.Tensor) -> torch.Tensor:
+    """Average ranks (1-based, ties share their mean rank) along the last dim, as float64."""
+    x = x.to(torch.float64)
+    s, order = x.sort(dim=-1)
+    n = s.shape[-1]
+    pos = torch.arange(n, device=x.device).expand_as(s)
+    starts = torch.ones_like(s, dtype=torch.bool)
+    starts[..., 1:] = s[..., 1:] != s[..., :-1]
+    ends = torch.ones_like(s, dtype=torch.bool)
+    ends[..., :-1] = starts[..., 1:]
+    first = torch.where(starts, pos, 0).cummax(dim=-1).values  # first index of each tie group
+    last = torch.where(ends, pos, n).flip(-1).cummin(dim=-1).values.flip(-1)  # its last index
+    avg = (first + last).to(torch.float64) / 2 + 1
+    return torch.empty_like(avg).scatter_(-1, order, avg)
+
+
+def _is_constant(x: torch.Tensor) -> torch.Tensor:
+    """(N,) True where a flattened map is constant up to float32 rounding."""
+    x = x.to(torch.float64)
+    spread = x.amax(-1) - x.amin(-1)
+    return spread <= CONSTANT_RTOL * x.abs().amax(-1)
+
+
+def spc(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Spearman rank correlation per image: shape (N,) for a batch, a 0-d tensor for one map.
+
+    A constant pred or target (up to float32 rounding) gives 0.0; scipy and the official code
+    give NaN, or a meaningless rank of rounding noise.
+    """
+    p, t, single = _as_batch(pred, target)
+    flat = _is_constant(p) | _is_constant(t)
+    rp, rt = rank(p), rank(t)
+    rp = rp - rp.mean(dim=-1, keepdim=True)
+    rt = rt - rt.mean(dim=-1, keepdim=True)
+    denom = (rp.square().sum(-1) * rt.square().sum(-1)).sqrt()
+    ok = (denom > 0) & ~flat
+    rho = torch.where(ok, (rp * rt).sum(-1) / denom.clamp_min(1e-300), torch.zeros_like(denom))
+    return rho[0] if single else rho
+
+
+def mae(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error per image: shape (N,) for a batch, a 0-d tensor for one map."""
+    p, t, single = _as_batch(pred, target)
+    err = (p.to(torch.float64) - t.to(torch.float64)).abs().mean(-1)
+    return err[0] if single else err

@@ -1,0 +1,48 @@
+"""Figures shared by the book's sections."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import torch
+
+from .patterns import PATTERNS, make_pattern
+
+PATTERN_TITLES = {"H": "H (horizontal)", "V": "V (vertical)", "G": "G (Gaussian)",
+                  "HS": "HS (horizontal stripes)", "VS": "VS (vertical stripes)"}
+
+
+def show_maps(maps: Sequence[torch.Tensor], titles: Sequence[str], *, cmap: str = "gray",
+              panel: float = 2.2, suptitle: str | None = None) -> plt.Figure:
+    """One row of (H, W) maps in [0, 1], each with its title."""
+    fig, axes = plt.subplots(1, len(maps), figsize=(panel * len(maps), panel + 0.4), squeeze=False)
+    for ax, m, t in zip(axes[0], maps, titles):
+        ax.imshow(torch.as_tensor(m).detach().cpu(), cmap=cmap, vmin=0, vmax=1)
+        ax.set_title(t, fontsize=9)
+        ax.set_axis_off()
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def show_patterns(size: int = 224, patterns: Sequence[str] = PATTERNS) -> plt.Figure:
+    """The target maps of Fig. 2 of the paper, generated at ``size``."""
+    return show_maps([make_pattern(p, size) for p in patterns], [PATTERN_TITLES[p] for p in patterns])
+
+
+def plot_curves(curves: Mapping[str, Sequence[float]], *, xlabel: str = "epoch",
+                ylabel: str = "training MSE", title: str | None = None) -> plt.Figure:
+    """Loss curves, one line per label, epochs counted from 1."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    for label, ys in curves.items():
+        ax.plot(range(1, len(ys) + 1), ys, marker="o", ms=3, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(frameon=False)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,139 @@
+"""The read-out of Sec. 3.2, the position encoding module (PosENet).
+
+Each input tap is resized bilinearly (align_corners=True, as the official code) to a 28x28 grid and
+concatenated along channels; ``layers`` k x k convolutions follow. Hidden layers are
+Conv + BatchNorm + ReLU, the last Conv(-> 1) + BatchNorm(1) + Sigmoid; the map is then upsampled
+bilinearly (align_corners=False, as the official code) to the target size. Applied straight to
+the image, this module alone is what the paper calls "PosENet".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Taps = Sequence[torch.Tensor]  # feature maps, each (N, C_i, H_i, W_i)
+
+
+def as_taps(x: torch.Tensor | Taps) -> list[torch.Tensor]:
+    """A single (N, C, H, W) tensor (an image batch) becomes a one-tap list."""
+    taps = [x] if isinstance(x, torch.Tensor) else list(x)
+    if not taps:
+        raise ValueError("the read-out needs at least one feature map")
+    for i, t in enumerate(taps):
+        if not isinstance(t, torch.Tensor) or t.dim() != 4:
+            shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"tap {i} must be a 4-D tensor (N, C, H, W); got {shape}")
+    if len({t.shape[0] for t in taps}) != 1:
+        raise ValueError(f"taps disagree on the batch size: {[t.shape[0] for t in taps]}")
+    return taps
+
+
+def output_grid(grid: int, layers: int, kernel_size: int, padding: int) -> int:
+    """Side of the read-out's output before upsampling: each layer maps s -> s + 2p - k + 1."""
+    return grid + layers * (2 * padding - kernel_size + 1)
+
+
+class PosENet(nn.Module):
+    """Position read-out (Sec. 3.2; Table 2 varies ``layers`` and ``kernel_size``, Table 4 ``padding``).
+
+    Args:
+        in_channels: total input channels, or the channel count of each tap (checked at forward).
+        layers: number of conv layers (the paper's default 1).
+        kernel_size: k of every k x k conv, a positive odd number (default 3).
+        padding: zero padding of every conv (default 0, as the paper).
+        hidden_channels: width of the hidden layers (default: the input channel count, as the
+            official code).
+        grid: side of the grid every tap is resized to (28).
+        out_size: side of the upsampled output map (224, the target size).
+        seed: if given, the weights are drawn from a generator with this seed, so two read-outs
+            built with the same seed are identical whatever the global RNG state.
+    """
+
+    def __init__(
+        self,
+        in_channels: int | Sequence[int],
+        *,
+        layers: int = 1,
+        kernel_size: int = 3,
+        padding: int = 0,
+        hidden_channels: int | None = None,
+        grid: int = 28,
+        out_size: int = 224,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(in_channels, int):
+            self.tap_channels: tuple[int, ...] | None = None
+            total = in_channels
+        else:
+            self.tap_channels = tuple(int(c) for c in in_channels)
+            total = sum(self.tap_channels)
+        for name, value, low in (("in_channels", total, 1), ("layers", layers, 1), ("padding", padding, 0),
+                                 ("grid", grid, 1), ("out_size", out_size, 1)):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be a positive odd integer (1, 3, 5, 7, ...), got {kernel_size!r}")
+        if output_grid(grid, layers, kernel_size, padding) < 1:
+            raise ValueError(
+                f"{layers} layer(s) of {kernel_size}x{kernel_size} with padding {padding} shrink the "
+                f"{grid}x{grid} grid to nothing"
+            )
+        hidden = total if hidden_channels is None else hidden_channels
+        if not isinstance(hidden, int) or hidden < 1:
+            raise ValueError(f"hidden_channels must be a positive integer, got {hidden_channels!r}")
+
+        self.in_channels, self.layers, self.kernel_size = total, layers, kernel_size
+        self.padding, self.hidden_channels, self.grid, self.out_size = padding, hidden, grid, out_size
+        blocks: list[nn.Module] = []
+        c_in = total
+        for _ in range(layers - 1):
+            blocks += [nn.Conv2d(c_in, hidden, kernel_size, padding=padding), nn.BatchNorm2d(hidden), nn.ReLU()]
+            c_in = hidden
+        blocks += [nn.Conv2d(c_in, 1, kernel_size, padding=padding), nn.BatchNorm2d(1), nn.Sigmoid()]
+        self.body = nn.Sequential(*blocks)
+        self.reset_parameters(seed)
+
+    @classmethod
+    def from_example(cls, taps: torch.Tensor | Taps, **kwargs) -> "PosENet":
+        """A read-out whose input channels are inferred from an example tap list (or image batch)."""
+        return cls([t.shape[1] for t in as_taps(taps)], **kwargs)
+
+    def reset_parameters(self, seed: int | None = None) -> None:
+        """Xavier-uniform conv weights, zero biases, BatchNorm at identity (the official init)."""
+        gen = None if seed is None else torch.Generator().manual_seed(seed)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.xavier_uniform_(m.weight, generator=gen)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.reset_running_stats()
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def resize_taps(self, taps: torch.Tensor | Taps) -> torch.Tensor:
+        """Resize every tap to grid x grid and concatenate: (N, sum C_i, grid, grid)."""
+        taps = as_taps(taps)
+        channels = [t.shape[1] for t in taps]
+        if self.tap_channels is not None and tuple(channels) != self.tap_channels:
+            raise ValueError(f"expected taps with channels {list(self.tap_channels)}, got {channels}")
+        if sum(channels) != self.in_channels:
+            raise ValueError(f"expected {self.in_channels} input channels in all, got {sum(channels)} ({channels})")
+        g = (self.grid, self.grid)
+        return torch.cat(
+            [t if t.shape[-2:] == g else F.interpolate(t, g, mode="bilinear", align_corners=True) for t in taps],
+            dim=1,
+        )
+
+    def forward(self, taps: torch.Tensor | Taps) -> torch.Tensor:
+        """Predicted position map in [0, 1]: (N, 1, out_size, out_size)."""
+        x = self.body(self.resize_taps(taps))  # (N, 1, s, s), s = output_grid(...)
+        return F.interpolate(x, (self.out_size, self.out_size), mode="bilinear", align_corners=False)

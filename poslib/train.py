@@ -1,0 +1,144 @@
+"""Training and evaluation of a read-out against one target pattern (Sec. 3.2, official protocol).
+
+The encoder is frozen, so a read-out only ever sees its *outputs*: the inputs here are tap lists
+(or image tensors for PosENet alone) held in memory or memory-mapped, never raw images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .metrics import mae, spc
+from .readout import PosENet, Taps, as_taps
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The official optimisation protocol; every value can be changed."""
+
+    epochs: int = 15
+    batch_size: int = 32
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    lr_milestones: tuple[int, ...] = (10,)  # lr x lr_gamma at the start of these epochs (0-based)
+    lr_gamma: float = 0.1
+    seed: int = 0  # order of the training batches
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.lr <= 0 or self.momentum < 0 or self.weight_decay < 0:
+            raise ValueError("lr must be > 0; momentum and weight_decay >= 0")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    epoch_loss: list[float] = field(default_factory=list)  # mean MSE over each epoch's batches
+    batch_loss: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Evaluation:
+    spc: torch.Tensor  # (N,) per-image Spearman
+    mae: torch.Tensor  # (N,) per-image mean absolute error
+    predictions: torch.Tensor  # (N, out, out) predicted maps, float32 on the CPU
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """CUDA when present, else the CPU; a device name forces the choice."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA device is available; use 'cpu' or 'auto'")
+    return dev
+
+
+def _batch(taps: Sequence[torch.Tensor], idx: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
+    return [t[idx].to(device, torch.float32, non_blocking=True) for t in taps]
+
+
+def _check_target(target: torch.Tensor, readout: PosENet) -> torch.Tensor:
+    target = torch.as_tensor(target, dtype=torch.float32)
+    expected = (readout.out_size, readout.out_size)
+    if target.dim() != 2 or tuple(target.shape) != expected:
+        raise ValueError(f"target must be a single {expected} map, got shape {tuple(target.shape)}")
+    return target
+
+
+def train_readout(
+    readout: PosENet,
+    inputs: torch.Tensor | Taps,
+    target: torch.Tensor,
+    config: TrainConfig = TrainConfig(),
+    *,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Fit ``readout`` so that every input maps to ``target`` (per-pixel MSE, SGD; Sec. 3.2).
+
+    ``inputs``: an image batch (N, 3, H, W) or a tap list [(N, C_i, H_i, W_i), ...].
+    ``target``: one (out_size, out_size) map, the same for every image.
+    Deterministic for a given ``config.seed`` and read-out init on a given device.
+    """
+    taps = as_taps(inputs)
+    target = _check_target(target, readout)
+    dev = pick_device(device)
+    readout.to(dev).train()
+    n = taps[0].shape[0]
+    opt = torch.optim.SGD(readout.parameters(), lr=config.lr, momentum=config.momentum,
+                          weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(config.lr_milestones), gamma=config.lr_gamma)
+    loss_fn = nn.MSELoss()
+    gen = torch.Generator().manual_seed(config.seed)
+    result = TrainResult()
+    bar = tqdm(range(config.epochs), desc="train read-out", unit="epoch", disable=not progress, leave=False)
+    for _ in bar:
+        order = torch.randperm(n, generator=gen)
+        total = 0.0
+        for start in range(0, n, config.batch_size):
+            idx = order[start:start + config.batch_size]
+            pred = readout(_batch(taps, idx, dev))  # (B, 1, out, out)
+            loss = loss_fn(pred, target.to(dev).expand_as(pred))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            result.batch_loss.append(loss.item())
+            total += loss.item() * len(idx)
+        sched.step()
+        result.epoch_loss.append(total / n)
+        bar.set_postfix(loss=f"{result.epoch_loss[-1]:.4f}")
+    return result
+
+
+@torch.no_grad()
+def evaluate_readout(
+    readout: PosENet,
+    inputs: torch.Tensor | Taps,
+    target: torch.Tensor,
+    *,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+) -> Evaluation:
+    """Per-image SPC and MAE of the read-out's predictions against ``target`` (eval-mode BatchNorm)."""
+    taps = as_taps(inputs)
+    target = _check_target(target, readout)
+    dev = pick_device(device)
+    readout.to(dev).eval()
+    preds = []
+    for start in range(0, taps[0].shape[0], batch_size):
+        idx = torch.arange(start, min(start + batch_size, taps[0].shape[0]))
+        preds.append(readout(_batch(taps, idx, dev))[:, 0].float().cpu())
+    pred = torch.cat(preds)  # (N, out, out)
+    return Evaluation(spc=spc(pred, target).float(), mae=mae(pred, target).float(), predictions=pred)
