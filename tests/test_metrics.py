@@ -46,7 +46,7 @@ def test_constant_map_gives_zero_not_nan():
     assert spc(t, torch.zeros(8, 8)).item() == 0.0
     wiggle = torch.full((8, 8), 0.5, dtype=torch.float64) + torch.randn(8, 8, dtype=torch.float64) * 3e-8  # ulp-level noise
     assert spc(wiggle, t).item() == 0.0
-    assert spc(torch.full((8, 8), 0.5) + t * 1e-4, t).item() == pytest.approx(1.0)  # small but real
+    assert spc(0.5 + t.double() * 1e-5, t).item() == pytest.approx(1.0)  # small but real
     batch = torch.stack([torch.full((8, 8), 0.5), t])
     out = spc(batch, t)
     assert not torch.isnan(out).any() and out.tolist() == pytest.approx([0.0, 1.0])
