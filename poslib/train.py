@@ -54,6 +54,12 @@ class Evaluation:
     mae: torch.Tensor  # (N,) per-image mean absolute error
     predictions: torch.Tensor  # (N, out, out) predicted maps, float32 on the CPU
 
+    def summary(self) -> dict:
+        """Mean and sd over images (sd 0 for one image), as the paper's table cells."""
+        sd = (lambda x: x.std().item()) if len(self.spc) > 1 else (lambda x: 0.0)
+        return {"spc_mean": self.spc.mean().item(), "spc_sd": sd(self.spc),
+                "mae_mean": self.mae.mean().item(), "mae_sd": sd(self.mae), "n_images": len(self.spc)}
+
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     """CUDA when present, else the CPU; a device name forces the choice."""

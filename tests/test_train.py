@@ -85,3 +85,13 @@ def test_noise_has_the_official_statistics(data_dir):
     assert abs(ours.mean() - official.mean()) < 2 and abs(ours.std() - official.std()) < 3
     assert torch.equal(synthetic_images("noise", 2, seed=7), synthetic_images("noise", 2, seed=7))
     assert not torch.equal(synthetic_images("noise", 1, seed=7), synthetic_images("noise", 1, seed=8))
+
+
+def test_evaluation_summary_averages_over_images():
+    r = PosENet(3, padding=1, seed=0, out_size=SMALL)
+    ev = evaluate_readout(r, synthetic_images("noise", 5, size=32), make_pattern("V", SMALL), batch_size=2)
+    s = ev.summary()
+    assert s["n_images"] == 5 and s["spc_mean"] == pytest.approx(ev.spc.mean().item())
+    assert s["mae_sd"] == pytest.approx(ev.mae.std().item())
+    one = evaluate_readout(r, synthetic_images("white", 1, size=32), make_pattern("V", SMALL)).summary()
+    assert one["spc_sd"] == 0.0 and one["n_images"] == 1
