@@ -46,3 +46,25 @@ def plot_curves(curves: Mapping[str, Sequence[float]], *, xlabel: str = "epoch",
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def contact_sheet(paths: Sequence[str], *, columns: int = 16, thumb: int = 72,
+                  title: str | None = None) -> plt.Figure:
+    """Thumbnails of image files in a grid (aspect kept, centred in square cells)."""
+    from PIL import Image
+
+    rows = max(1, -(-len(paths) // columns))
+    sheet = Image.new("RGB", (columns * thumb, rows * thumb), "white")
+    for i, p in enumerate(paths):
+        with Image.open(p) as img:
+            img = img.convert("RGB")
+            img.thumbnail((thumb - 4, thumb - 4))
+            x, y = (i % columns) * thumb, (i // columns) * thumb
+            sheet.paste(img, (x + (thumb - img.width) // 2, y + (thumb - img.height) // 2))
+    fig, ax = plt.subplots(figsize=(columns * thumb / 80, rows * thumb / 80 + (0.4 if title else 0)))
+    ax.imshow(sheet)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
