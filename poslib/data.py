@@ -1,4 +1,5 @@
-"""Input images. Here: the official synthetic test inputs of Sec. 3.3 (black, white, noise)."""
+"""Input images: the official synthetic test inputs of Sec. 3.3 (black, white, noise) and image files
+loaded as the official code does. The photo pool itself lives in ``photos``."""
 
 from __future__ import annotations
 
@@ -27,3 +28,16 @@ def synthetic_images(kind: str, n: int = 1, size: int = 224, seed: int = 0) -> t
     gen = torch.Generator().manual_seed(seed)
     levels = torch.empty(n, 1, size, size).exponential_(1 / NOISE_MEAN, generator=gen)
     return levels.clamp_(0, NOISE_MAX).round_().div_(255).expand(n, 3, size, size).contiguous()
+
+
+def load_images(paths, size: int = 224) -> torch.Tensor:
+    """Image files as RGB tensors in [0, 1], (N, 3, size, size): the official loading steps
+    (PIL, resize to size x size with bilinear antialiasing, ToTensor)."""
+    from PIL import Image
+    from torchvision.transforms import functional as TF
+
+    out = torch.empty(len(paths), 3, size, size)
+    for i, p in enumerate(paths):
+        with Image.open(p) as img:
+            out[i] = TF.to_tensor(TF.resize(img.convert("RGB"), [size, size]))
+    return out

