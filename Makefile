@@ -17,8 +17,8 @@ install: $(VENV)/.installed
 # Reinstall whenever the pinned dependencies change.
 $(VENV)/.installed: pyproject.toml
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e ".[book,test]"
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[book,test]"
 	@touch $@
 
 # Execute each section notebook into the book (PROFILE=smoke|cpu|paper).

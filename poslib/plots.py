@@ -68,3 +68,12 @@ def contact_sheet(paths: Sequence[str], *, columns: int = 16, thumb: int = 72,
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def glue_figure(name: str, fig: plt.Figure) -> None:
+    """Store ``fig`` for the book under ``name`` (myst-nb glue) and close it, so it shows only where
+    the page places it."""
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    plt.close(fig)

@@ -110,3 +110,13 @@ def test_intro_page_renders_maths_and_loads_every_image(smoke_book):
     result = json.loads(found.group(1).replace("&quot;", '"'))
     assert result["images"] >= 1 and result["broken"] == []
     assert result["math"] >= 2 and result["raw_tex"] == 0
+
+
+def test_data_section_counts_match_its_results_file(smoke_book):
+    table = pd.read_csv(smoke_book / "results" / "photo_pool.csv")
+    g = glued(smoke_book / "book" / "sections" / "02_data_encoders.ipynb")
+    assert int(g["n_photos"]) == table.photos.sum() >= 300
+    assert int(g["n_train"]) == table.train.sum() and int(g["n_test"]) == table.test.sum()
+    taps = pd.read_csv(smoke_book / "results" / "encoder_taps.csv")
+    assert taps[taps.encoder == "vgg16"].channels.sum() == 1472
+    assert set(taps.encoder) == {"none", "vgg16", "vgg16_nopad", "mobilenet_v2", "resnet152"}
