@@ -17,7 +17,6 @@ install: $(VENV)/.installed
 # Reinstall whenever the pinned dependencies change.
 $(VENV)/.installed: pyproject.toml
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[book,test]"
 	@touch $@
 
