@@ -3,6 +3,10 @@ loaded as the official code does. The photo pool itself lives in ``photos``."""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
 SYNTHETIC: tuple[str, ...] = ("black", "white", "noise")
@@ -33,11 +37,75 @@ def synthetic_images(kind: str, n: int = 1, size: int = 224, seed: int = 0) -> t
 def load_images(paths, size: int = 224) -> torch.Tensor:
     """Image files as RGB tensors in [0, 1], (N, 3, size, size): the official loading steps
     (PIL, resize to size x size with bilinear antialiasing, ToTensor)."""
+    return load_items([ImageItem(key=str(p), path=str(p)) for p in paths], size)
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One input image: a photo file (optionally a crop of it) or a seeded synthetic image.
+
+    ``key`` is a stable identity (the photo's sha256 plus the crop, or the synthetic recipe): the
+    feature cache is keyed by the keys of its items, never by file paths.
+    """
+
+    key: str
+    path: str | None = None
+    crop: tuple[float, float, float, float] | None = None  # (top, left, height, width), fractions of the image
+    synthetic: tuple[str, int] | None = None  # (kind, seed)
+
+
+def random_crop(rng: np.random.Generator) -> tuple[float, float, float, float]:
+    """A crop covering 35-100% of the image area with aspect ratio 3/4..4/3, as fractions."""
+    area = rng.uniform(0.35, 1.0)
+    ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+    h, w = float(min(1.0, np.sqrt(area / ratio))), float(min(1.0, np.sqrt(area * ratio)))
+    return (round(float(rng.uniform(0, 1 - h)), 4), round(float(rng.uniform(0, 1 - w)), 4), round(h, 4), round(w, 4))
+
+
+def photo_items(table, crops_per_photo: int = 1, seed: int = 0) -> list[ImageItem]:
+    """Items for the photos of a manifest (``photo_pool()`` or ``folder_images()`` rows).
+
+    Crop 0 of every photo is the whole image (the official input); crops 1.. are random crops drawn
+    from a generator seeded by the photo's identity and ``seed``, so they never depend on the order
+    or number of photos.
+    """
+    if not isinstance(crops_per_photo, int) or crops_per_photo < 1:
+        raise ValueError(f"crops_per_photo must be a positive integer, got {crops_per_photo!r}")
+    items = []
+    for row in table.itertuples():
+        ident = getattr(row, "sha256", None) or row.photo_id
+        items.append(ImageItem(key=f"photo:{ident}", path=row.path))
+        rng = np.random.default_rng([seed, int(hashlib.sha256(str(ident).encode()).hexdigest()[:12], 16)])
+        for _ in range(1, crops_per_photo):
+            crop = random_crop(rng)
+            items.append(ImageItem(key=f"photo:{ident}:crop{crop}", path=row.path, crop=crop))
+    return items
+
+
+def synthetic_items(kind: str, n: int = 1, seed: int = 0) -> list[ImageItem]:
+    """Items for ``n`` synthetic images of ``kind``; image i of noise uses seed ``seed + i``."""
+    if kind not in SYNTHETIC:
+        raise ValueError(f"unknown synthetic input {kind!r}; valid: {', '.join(SYNTHETIC)}")
+    seeds = [seed + i for i in range(n)] if kind == "noise" else [0] * n
+    return [ImageItem(key=f"synthetic:{kind}:{s}:{i}", synthetic=(kind, s)) for i, s in enumerate(seeds)]
+
+
+def load_items(items, size: int = 224) -> torch.Tensor:
+    """The items as RGB tensors in [0, 1], (N, 3, size, size), loaded as the official code does."""
     from PIL import Image
     from torchvision.transforms import functional as TF
 
-    out = torch.empty(len(paths), 3, size, size)
-    for i, p in enumerate(paths):
-        with Image.open(p) as img:
-            out[i] = TF.to_tensor(TF.resize(img.convert("RGB"), [size, size]))
+    out = torch.empty(len(items), 3, size, size)
+    for i, item in enumerate(items):
+        if item.synthetic is not None:
+            kind, s = item.synthetic
+            out[i] = synthetic_images(kind, 1, size=size, seed=s)[0]
+            continue
+        with Image.open(item.path) as img:
+            img = img.convert("RGB")
+            if item.crop is not None:
+                top, left, h, w = item.crop
+                img = img.crop((round(left * img.width), round(top * img.height),
+                                round((left + w) * img.width), round((top + h) * img.height)))
+            out[i] = TF.to_tensor(TF.resize(img, [size, size]))
     return out

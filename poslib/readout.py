@@ -51,6 +51,8 @@ class PosENet(nn.Module):
         out_size: side of the upsampled output map (224, the target size).
         seed: if given, the weights are drawn from a generator with this seed, so two read-outs
             built with the same seed are identical whatever the global RNG state.
+        taps: read only these input taps, by index (Table 3: one level at a time); default all.
+            ``in_channels`` then counts the channels of the selected taps.
     """
 
     def __init__(
@@ -64,8 +66,12 @@ class PosENet(nn.Module):
         grid: int = 28,
         out_size: int = 224,
         seed: int | None = None,
+        taps: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
+        self.tap_indices = None if taps is None else tuple(int(i) for i in taps)
+        if self.tap_indices is not None and (not self.tap_indices or min(self.tap_indices) < 0):
+            raise ValueError(f"taps must be a non-empty list of tap indices >= 0, got {taps!r}")
         if isinstance(in_channels, int):
             self.tap_channels: tuple[int, ...] | None = None
             total = in_channels
@@ -99,9 +105,12 @@ class PosENet(nn.Module):
         self.reset_parameters(seed)
 
     @classmethod
-    def from_example(cls, taps: torch.Tensor | Taps, **kwargs) -> "PosENet":
+    def from_example(cls, example: torch.Tensor | Taps, **kwargs) -> "PosENet":
         """A read-out whose input channels are inferred from an example tap list (or image batch)."""
-        return cls([t.shape[1] for t in as_taps(taps)], **kwargs)
+        channels = [t.shape[1] for t in as_taps(example)]
+        if kwargs.get("taps") is not None:
+            channels = [channels[i] for i in kwargs["taps"]]
+        return cls(channels, **kwargs)
 
     def reset_parameters(self, seed: int | None = None) -> None:
         """Xavier-uniform conv weights, zero biases, BatchNorm at identity (the official init)."""
@@ -120,8 +129,12 @@ class PosENet(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def resize_taps(self, taps: torch.Tensor | Taps) -> torch.Tensor:
-        """Resize every tap to grid x grid and concatenate: (N, sum C_i, grid, grid)."""
+        """Resize every (selected) tap to grid x grid and concatenate: (N, sum C_i, grid, grid)."""
         taps = as_taps(taps)
+        if self.tap_indices is not None:
+            if max(self.tap_indices) >= len(taps):
+                raise ValueError(f"read-out reads taps {list(self.tap_indices)} but got only {len(taps)} taps")
+            taps = [taps[i] for i in self.tap_indices]
         channels = [t.shape[1] for t in taps]
         if self.tap_channels is not None and tuple(channels) != self.tap_channels:
             raise ValueError(f"expected taps with channels {list(self.tap_channels)}, got {channels}")

@@ -72,6 +72,7 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def _batch(taps: Sequence[torch.Tensor], idx: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
+    idx = idx.sort().values  # ascending rows: memory-mapped caches are read front to back
     return [t[idx].to(device, torch.float32, non_blocking=True) for t in taps]
 
 
@@ -81,6 +82,62 @@ def _check_target(target: torch.Tensor, readout: PosENet) -> torch.Tensor:
     if target.dim() != 2 or tuple(target.shape) != expected:
         raise ValueError(f"target must be a single {expected} map, got shape {tuple(target.shape)}")
     return target
+
+
+def train_readouts(
+    readouts: Sequence[PosENet],
+    inputs: torch.Tensor | Taps,
+    targets: Sequence[torch.Tensor],
+    config: TrainConfig = TrainConfig(),
+    *,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> list[TrainResult]:
+    """Fit several read-outs on the same batches: each input batch is read once for all of them.
+
+    Read-out r learns ``targets[r]``; their parameters are disjoint, so one backward pass of the
+    summed losses gives each exactly the gradient of its own loss, and the results equal separate
+    runs with the same seed (a test checks this).
+    """
+    taps = as_taps(inputs)
+    if len(readouts) != len(targets) or not readouts:
+        raise ValueError(f"need one target per read-out, got {len(readouts)} read-outs and {len(targets)} targets")
+    targets = [_check_target(t, r) for t, r in zip(targets, readouts)]
+    dev = pick_device(device)
+    params = []
+    for r in readouts:
+        r.to(dev).train()
+        params += list(r.parameters())
+    goal = [t.to(dev)[None, None] for t in targets]  # (1, 1, out, out) each
+    n = taps[0].shape[0]
+    opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(config.lr_milestones), gamma=config.lr_gamma)
+    loss_fn = nn.MSELoss()
+    gen = torch.Generator().manual_seed(config.seed)
+    results = [TrainResult() for _ in readouts]
+    label = "train read-out" if len(readouts) == 1 else f"train {len(readouts)} read-outs"
+    bar = tqdm(range(config.epochs), desc=label, unit="epoch", disable=not progress, leave=False)
+    for _ in bar:
+        order = torch.randperm(n, generator=gen)
+        totals = [0.0] * len(readouts)
+        for start in range(0, n, config.batch_size):
+            idx = order[start:start + config.batch_size]
+            batch = _batch(taps, idx, dev)
+            losses = []
+            for r, g in zip(readouts, goal):
+                pred = r(batch)  # (B, 1, out, out)
+                losses.append(loss_fn(pred, g.expand_as(pred)))
+            opt.zero_grad(set_to_none=True)
+            torch.stack(losses).sum().backward()
+            opt.step()
+            for k, loss in enumerate(losses):
+                results[k].batch_loss.append(loss.item())
+                totals[k] += loss.item() * len(idx)
+        sched.step()
+        for k, res in enumerate(results):
+            res.epoch_loss.append(totals[k] / n)
+        bar.set_postfix(loss=f"{results[0].epoch_loss[-1]:.4f}")
+    return results
 
 
 def train_readout(
@@ -98,37 +155,45 @@ def train_readout(
     ``target``: one (out_size, out_size) map, the same for every image.
     Deterministic for a given ``config.seed`` and read-out init on a given device.
     """
-    taps = as_taps(inputs)
-    target = _check_target(target, readout)
-    dev = pick_device(device)
-    readout.to(dev).train()
-    n = taps[0].shape[0]
-    opt = torch.optim.SGD(readout.parameters(), lr=config.lr, momentum=config.momentum,
-                          weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(config.lr_milestones), gamma=config.lr_gamma)
-    loss_fn = nn.MSELoss()
-    gen = torch.Generator().manual_seed(config.seed)
-    result = TrainResult()
-    bar = tqdm(range(config.epochs), desc="train read-out", unit="epoch", disable=not progress, leave=False)
-    for _ in bar:
-        order = torch.randperm(n, generator=gen)
-        total = 0.0
-        for start in range(0, n, config.batch_size):
-            idx = order[start:start + config.batch_size]
-            pred = readout(_batch(taps, idx, dev))  # (B, 1, out, out)
-            loss = loss_fn(pred, target.to(dev).expand_as(pred))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            result.batch_loss.append(loss.item())
-            total += loss.item() * len(idx)
-        sched.step()
-        result.epoch_loss.append(total / n)
-        bar.set_postfix(loss=f"{result.epoch_loss[-1]:.4f}")
-    return result
+    return train_readouts([readout], inputs, [target], config, device=device, progress=progress)[0]
 
 
 @torch.no_grad()
+def evaluate_readouts(
+    readouts: Sequence[PosENet],
+    inputs: torch.Tensor | Taps,
+    targets: Sequence[torch.Tensor],
+    *,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+    keep_predictions: int | None = None,
+) -> list[Evaluation]:
+    """Per-image SPC and MAE of each read-out against its target; inputs are read once for all.
+
+    ``keep_predictions``: keep the predicted maps of only the first that many images (memory).
+    """
+    taps = as_taps(inputs)
+    targets = [_check_target(t, r) for t, r in zip(targets, readouts)]
+    dev = pick_device(device)
+    for r in readouts:
+        r.to(dev).eval()
+    n = taps[0].shape[0]
+    keep = n if keep_predictions is None else min(n, keep_predictions)
+    spcs, maes, preds = ([[] for _ in readouts] for _ in range(3))
+    for start in range(0, n, batch_size):
+        idx = torch.arange(start, min(start + batch_size, n))
+        batch = _batch(taps, idx, dev)
+        for k, (r, t) in enumerate(zip(readouts, targets)):
+            pred = r(batch)[:, 0].float().cpu()  # (B, out, out)
+            spcs[k].append(spc(pred, t).float())
+            maes[k].append(mae(pred, t).float())
+            if start < keep:
+                preds[k].append(pred[: keep - start])
+    empty = torch.empty(0, readouts[0].out_size, readouts[0].out_size)
+    return [Evaluation(spc=torch.cat(spcs[k]), mae=torch.cat(maes[k]),
+                       predictions=torch.cat(preds[k]) if preds[k] else empty) for k in range(len(readouts))]
+
+
 def evaluate_readout(
     readout: PosENet,
     inputs: torch.Tensor | Taps,
@@ -138,13 +203,4 @@ def evaluate_readout(
     device: str | torch.device | None = None,
 ) -> Evaluation:
     """Per-image SPC and MAE of the read-out's predictions against ``target`` (eval-mode BatchNorm)."""
-    taps = as_taps(inputs)
-    target = _check_target(target, readout)
-    dev = pick_device(device)
-    readout.to(dev).eval()
-    preds = []
-    for start in range(0, taps[0].shape[0], batch_size):
-        idx = torch.arange(start, min(start + batch_size, taps[0].shape[0]))
-        preds.append(readout(_batch(taps, idx, dev))[:, 0].float().cpu())
-    pred = torch.cat(preds)  # (N, out, out)
-    return Evaluation(spc=spc(pred, target).float(), mae=mae(pred, target).float(), predictions=pred)
+    return evaluate_readouts([readout], inputs, [target], batch_size=batch_size, device=device)[0]

@@ -96,3 +96,15 @@ def test_wrong_inputs_raise_clear_errors():
         r([])
     with pytest.raises(ValueError, match="12 input channels"):
         PosENet(12)(torch.rand(1, 3, 10, 10))
+
+
+def test_reading_a_single_level():
+    taps = vgg_like_taps()
+    r = PosENet.from_example(taps, taps=[4], seed=0)
+    assert r.in_channels == 512 // 8
+    assert torch.equal(r.resize_taps(taps), F.interpolate(taps[4], (28, 28), mode="bilinear", align_corners=True))
+    assert r(taps).shape == (2, 1, 224, 224)
+    with pytest.raises(ValueError, match="only 2 taps"):
+        PosENet(4, taps=[3])([torch.rand(1, 4, 8, 8), torch.rand(1, 4, 8, 8)])
+    with pytest.raises(ValueError, match="tap indices"):
+        PosENet(4, taps=[])

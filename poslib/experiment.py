@@ -1,0 +1,173 @@
+"""Grids of read-out experiments (encoder x pattern x read-out variant x seed) run from the feature cache.
+
+Each encoder sees every input once (``features``); then, for each seed, every (pattern, read-out
+variant) read-out of that encoder is trained on the same batches, so a whole grid costs about one
+read of the cache per epoch and seed. Results come back as a tidy table, one row per cell and test
+set, and can be written to a results file with their settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .data import ImageItem, photo_items, synthetic_items
+from .encoders import build_encoder, check_encoder
+from .features import compute_features
+from .patterns import check_pattern, make_pattern
+from .photos import folder_images, photo_pool
+from .profiles import Profile
+from .readout import PosENet
+from .results import save_table
+from .train import evaluate_readouts, pick_device, train_readouts
+
+TEST_SETS: tuple[str, ...] = ("photos", "black", "white", "noise")
+NOISE_SEED = 1000  # noise test images use seeds 1000, 1001, ... (disjoint from any training seed)
+
+
+@dataclass(frozen=True)
+class ReadoutSpec:
+    """A read-out variant: Table 2 varies layers and kernel, Table 4 padding, Table 3 the taps read."""
+
+    layers: int = 1
+    kernel_size: int = 3
+    padding: int = 0
+    taps: tuple[int, ...] | None = None  # tap indices read (None: all)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kernel_size, int) or self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel size must be a positive odd integer (1, 3, 5, 7, ...), got {self.kernel_size!r}")
+        if not isinstance(self.layers, int) or self.layers < 1:
+            raise ValueError(f"layers must be a positive integer, got {self.layers!r}")
+        if not isinstance(self.padding, int) or self.padding < 0:
+            raise ValueError(f"padding must be an integer >= 0, got {self.padding!r}")
+
+    @property
+    def taps_label(self) -> str:
+        return "all" if self.taps is None else "+".join(f"f{i + 1}" for i in self.taps)
+
+
+@dataclass
+class DataSets:
+    """Training inputs and named test sets, as lists of image items."""
+
+    train: list[ImageItem]
+    tests: dict[str, list[ImageItem]]
+    description: dict = field(default_factory=dict)
+
+
+def standard_data(profile: Profile, *, seed: int = 0, train_folder: str | None = None,
+                  test_folder: str | None = None, test_sets: Sequence[str] = TEST_SETS) -> DataSets:
+    """The profile's training photos (with crops) and test sets: photos, black, white, noise.
+
+    ``train_folder`` / ``test_folder``: user folders (e.g. DUT-S, PASCAL-S) replacing the offline pool.
+    """
+    for name in test_sets:
+        if name not in TEST_SETS:
+            raise ValueError(f"unknown test set {name!r}; valid: {', '.join(TEST_SETS)}")
+    if train_folder is None or (test_folder is None and "photos" in test_sets):
+        pool = photo_pool().sort_values("sha256")  # a fixed order, independent of the sources' order
+    train_rows = folder_images(train_folder, split="train") if train_folder else pool[pool.split == "train"]
+    train_rows = train_rows[train_rows.status == "ok"] if "status" in train_rows else train_rows
+    if profile.train_photos is not None:
+        train_rows = train_rows.head(profile.train_photos)
+    tests: dict[str, list[ImageItem]] = {}
+    if "photos" in test_sets:
+        test_rows = folder_images(test_folder) if test_folder else pool[pool.split == "test"]
+        test_rows = test_rows[test_rows.status == "ok"]
+        if profile.test_photos is not None:
+            test_rows = test_rows.head(profile.test_photos)
+        tests["photos"] = photo_items(test_rows)
+    for kind in ("black", "white", "noise"):
+        if kind in test_sets:
+            n = profile.noise_images if kind == "noise" else 1
+            tests[kind] = synthetic_items(kind, n, seed=NOISE_SEED)
+    train = photo_items(train_rows, profile.train_crops, seed=seed)
+    description = {"train": train_folder or "offline pool (train split)", "train_photos": len(train_rows),
+                   "train_inputs": len(train), "test_photos": test_folder or "offline pool (test split)",
+                   **{f"n_{k}": len(v) for k, v in tests.items()}}
+    return DataSets(train, tests, description)
+
+
+@dataclass
+class GridResult:
+    table: pd.DataFrame  # one row per (pattern, read-out, seed, test set)
+    predictions: dict[tuple, torch.Tensor]  # (pattern, layers, kernel, padding, taps, seed, test set) -> (K, H, W)
+    losses: dict[tuple, list[float]]  # (pattern, layers, kernel, padding, taps, seed) -> epoch losses
+
+
+def run_grid(
+    encoder: str,
+    *,
+    patterns: Sequence[str],
+    readouts: Sequence[ReadoutSpec],
+    seeds: Sequence[int],
+    data: DataSets,
+    profile: Profile,
+    weights: str = "imagenet",
+    preprocess: str = "weights",
+    weights_path: str | None = None,
+    device: str | None = None,
+    keep_predictions: int = 4,
+    progress: bool = True,
+) -> GridResult:
+    """Train and evaluate one read-out per (pattern, read-out variant, seed) on ``encoder``'s cached taps."""
+    check_encoder(encoder, None if encoder == "none" else weights)
+    for p in patterns:
+        check_pattern(p)
+    if not readouts or not seeds:
+        raise ValueError("need at least one read-out variant and one seed")
+    dev = pick_device(device)
+    enc = build_encoder(encoder, weights, preprocess=preprocess, weights_path=weights_path)
+    feats = compute_features(enc, data.train, precision=profile.precision, device=dev, progress=progress)
+    tests = {name: compute_features(enc, items, precision=profile.precision, device=dev, progress=progress)
+             for name, items in data.tests.items()}
+    targets = {p: make_pattern(p, 224) for p in patterns}
+    cells = [(p, spec) for spec in readouts for p in patterns]
+    rows, predictions, losses = [], {}, {}
+    for seed in seeds:
+        models = [PosENet([feats.channels[i] for i in spec.taps] if spec.taps else feats.channels,
+                          layers=spec.layers, kernel_size=spec.kernel_size, padding=spec.padding,
+                          hidden_channels=profile.hidden_channels if spec.layers > 1 else None,
+                          taps=spec.taps, seed=seed) for _, spec in cells]
+        history = train_readouts(models, feats.taps, [targets[p] for p, _ in cells], profile.train_config(seed),
+                                 device=dev, progress=progress)
+        for (p, spec), h in zip(cells, history):
+            losses[(p, spec.layers, spec.kernel_size, spec.padding, spec.taps_label, seed)] = h.epoch_loss
+        for test_name, test_feats in tests.items():
+            evals = evaluate_readouts(models, test_feats.taps, [targets[p] for p, _ in cells], device=dev,
+                                      keep_predictions=keep_predictions)
+            for (p, spec), model, ev in zip(cells, models, evals):
+                key = (p, spec.layers, spec.kernel_size, spec.padding, spec.taps_label, seed, test_name)
+                predictions[key] = ev.predictions
+                rows.append({"encoder": encoder, "weights": enc.weights, "preprocess": enc.preprocess.kind,
+                             "pattern": p, "layers": spec.layers, "kernel": spec.kernel_size,
+                             "padding": spec.padding, "taps": spec.taps_label,
+                             "hidden": model.hidden_channels if spec.layers > 1 else None,
+                             "seed": seed, "test_set": test_name, **ev.summary(),
+                             "final_train_loss": losses[key[:-1]][-1]})
+    return GridResult(pd.DataFrame(rows), predictions, losses)
+
+
+SETTINGS = ["encoder", "weights", "preprocess", "pattern", "layers", "kernel", "padding", "taps", "hidden", "test_set"]
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """Average per-seed results over seeds: ``spc_mean`` is the mean over seeds of the per-image
+    mean, ``spc_sd`` the standard deviation over seeds (0 for a single seed); likewise for MAE."""
+    keys = [c for c in SETTINGS if c in table.columns]
+    g = table.groupby(keys, dropna=False, sort=False)
+    out = g.agg(spc_mean=("spc_mean", "mean"), spc_sd=("spc_mean", "std"), mae_mean=("mae_mean", "mean"),
+                mae_sd=("mae_mean", "std"), n_images=("n_images", "first"), n_seeds=("seed", "nunique")).reset_index()
+    return out.fillna({"spc_sd": 0.0, "mae_sd": 0.0})
+
+
+def save_grid(table: pd.DataFrame, path: str | Path, *, profile: Profile, data: DataSets, extra: dict | None = None) -> Path:
+    """Write a results table with the profile, the data and the software that made it."""
+    settings = {"profile": profile.as_dict(), "data": data.description, "train_config": asdict(profile.train_config()),
+                **(extra or {})}
+    return save_table(table, path, settings)
