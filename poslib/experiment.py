@@ -130,16 +130,15 @@ def run_grid(
     cells = [(p, spec) for spec in readouts for p in patterns]
     rows, predictions, losses = [], {}, {}
     for seed in seeds:
-        models = [PosENet([feats.channels[i] for i in spec.taps] if spec.taps else feats.channels,
-                          layers=spec.layers, kernel_size=spec.kernel_size, padding=spec.padding,
+        models = [PosENet(feats.channels, layers=spec.layers, kernel_size=spec.kernel_size, padding=spec.padding,
                           hidden_channels=profile.hidden_channels if spec.layers > 1 else None,
                           taps=spec.taps, seed=seed) for _, spec in cells]
-        history = train_readouts(models, feats.taps, [targets[p] for p, _ in cells], profile.train_config(seed),
+        history = train_readouts(models, [feats.data], [targets[p] for p, _ in cells], profile.train_config(seed),
                                  device=dev, progress=progress)
         for (p, spec), h in zip(cells, history):
             losses[(p, spec.layers, spec.kernel_size, spec.padding, spec.taps_label, seed)] = h.epoch_loss
         for test_name, test_feats in tests.items():
-            evals = evaluate_readouts(models, test_feats.taps, [targets[p] for p, _ in cells], device=dev,
+            evals = evaluate_readouts(models, [test_feats.data], [targets[p] for p, _ in cells], device=dev,
                                       keep_predictions=keep_predictions)
             for (p, spec), model, ev in zip(cells, models, evals):
                 key = (p, spec.layers, spec.kernel_size, spec.padding, spec.taps_label, seed, test_name)

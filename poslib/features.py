@@ -3,7 +3,8 @@
 The encoder never changes while read-outs train, so the official code's habit of running it every
 epoch, for every pattern and read-out, repeats the same computation hundreds of times. Here the taps
 of an (encoder, weights, preprocessing, image set, input size, precision) are computed once, resized
-to the read-out's grid, and stored as memory-mapped files under ``$POSLIB_CACHE/features/<key>/``.
+to the read-out's grid, concatenated along channels (the read-out's input, Sec. 3.2) and stored as
+one memory-mapped file under ``$POSLIB_CACHE/features/<key>/``.
 Work is saved chunk by chunk: an interrupted run resumes where it stopped and ends with the same bytes.
 """
 
@@ -25,7 +26,7 @@ from .encoders import Encoder
 from .fetch import cache_root
 from .train import pick_device
 
-FORMAT_VERSION = 1  # bump when the stored layout or the resizing changes
+FORMAT_VERSION = 2  # bump when the stored layout or the resizing changes
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
@@ -52,29 +53,29 @@ def cache_key(encoder: Encoder, items: Sequence[ImageItem], *, size: int, precis
 
 @dataclass
 class FeatureSet:
-    """Cached taps of an image set: a list of memory-mapped tensors, each (N, C_i, grid, grid)."""
+    """Cached taps of an image set, resized and concatenated: ``data`` is (N, sum C_i, grid, grid)."""
 
-    taps: list[torch.Tensor]
+    data: torch.Tensor  # memory-mapped
     names: list[str]
+    channels: list[int]  # per tap
     keys: list[str]  # the items' keys, in row order
     folder: Path
 
     def __len__(self) -> int:
-        return self.taps[0].shape[0]
+        return self.data.shape[0]
 
     @property
-    def channels(self) -> list[int]:
-        return [t.shape[1] for t in self.taps]
+    def taps(self) -> list[torch.Tensor]:
+        """Per-tap views of ``data``: [(N, C_i, grid, grid), ...]."""
+        offsets = [sum(self.channels[:i]) for i in range(len(self.channels) + 1)]
+        return [self.data[:, a:b] for a, b in zip(offsets, offsets[1:])]
 
 
-def _open(folder: Path, shapes: list[list[int]], dtype: torch.dtype) -> list[torch.Tensor]:
-    tensors = []
-    for i, shape in enumerate(shapes):
-        numel = 1
-        for s in shape:
-            numel *= s
-        tensors.append(torch.from_file(str(folder / f"tap{i}.bin"), shared=True, size=numel, dtype=dtype).view(*shape))
-    return tensors
+def _open(path: Path, shape: list[int], dtype: torch.dtype) -> torch.Tensor:
+    numel = 1
+    for s in shape:
+        numel *= s
+    return torch.from_file(str(path), shared=True, size=numel, dtype=dtype).view(*shape)
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -115,12 +116,13 @@ def compute_features(
         meta = json.loads(meta_path.read_text())
     else:
         folder.mkdir(parents=True, exist_ok=True)
-        shapes = [[n, c, grid, grid] for c in encoder.tap_channels]
+        shape = [n, sum(encoder.tap_channels), grid, grid]
         meta = {"key": key, **encoder_identity(encoder), "size": size, "precision": precision, "grid": grid,
-                "n": n, "shapes": shapes, "batch_size": batch_size, "done": 0, "seconds": 0.0}
+                "n": n, "shape": shape, "channels": list(encoder.tap_channels), "batch_size": batch_size,
+                "done": 0, "seconds": 0.0}
         (folder / "items.txt").write_text("\n".join(i.key for i in items) + "\n")
         _write_json(meta_path, meta)
-    taps = _open(folder, meta["shapes"], dtype)
+    data = _open(folder / "features.bin", meta["shape"], dtype)
     start, chunk = meta["done"], meta["batch_size"]  # resume with the batch size the run began with
     if start < n:
         encoder.to(dev)
@@ -134,11 +136,13 @@ def compute_features(
             x = load_items(items[lo:hi], size).to(dev).contiguous(memory_format=torch.channels_last)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 outs = encoder(x)
-            for store, out in zip(taps, outs):
+            c = 0
+            for out in outs:  # (B, C_i, H_i, W_i) -> rows lo:hi, channels c:c+C_i
                 out = out.float()
                 if out.shape[-2:] != (grid, grid):
                     out = F.interpolate(out, (grid, grid), mode="bilinear", align_corners=True)
-                store[lo:hi] = out.to(dtype).cpu()  # (B, C_i, grid, grid)
+                data[lo:hi, c:c + out.shape[1]] = out.to(dtype).cpu()
+                c += out.shape[1]
             meta["done"] = hi
             meta["seconds"] += time.perf_counter() - t0
             t0 = time.perf_counter()
@@ -147,7 +151,8 @@ def compute_features(
             if hi >= stop:
                 break
         bar.close()
-    return FeatureSet(taps=taps, names=list(encoder.tap_names), keys=[i.key for i in items], folder=folder)
+    return FeatureSet(data=data, names=list(encoder.tap_names), channels=list(meta["channels"]),
+                      keys=[i.key for i in items], folder=folder)
 
 
 def is_complete(features: FeatureSet) -> bool:

@@ -52,7 +52,10 @@ class PosENet(nn.Module):
         seed: if given, the weights are drawn from a generator with this seed, so two read-outs
             built with the same seed are identical whatever the global RNG state.
         taps: read only these input taps, by index (Table 3: one level at a time); default all.
-            ``in_channels`` then counts the channels of the selected taps.
+            Needs ``in_channels`` given per tap; it still describes the whole input.
+
+    Input: a list of taps with the channels given, or one tensor holding them already resized and
+    concatenated (N, sum C_i, grid, grid), as the feature cache stores them.
     """
 
     def __init__(
@@ -69,15 +72,23 @@ class PosENet(nn.Module):
         taps: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        self.tap_indices = None if taps is None else tuple(int(i) for i in taps)
-        if self.tap_indices is not None and (not self.tap_indices or min(self.tap_indices) < 0):
-            raise ValueError(f"taps must be a non-empty list of tap indices >= 0, got {taps!r}")
         if isinstance(in_channels, int):
             self.tap_channels: tuple[int, ...] | None = None
             total = in_channels
         else:
             self.tap_channels = tuple(int(c) for c in in_channels)
             total = sum(self.tap_channels)
+        self.tap_indices = None if taps is None else tuple(int(i) for i in taps)
+        if self.tap_indices is not None:
+            n_taps = 0 if self.tap_channels is None else len(self.tap_channels)
+            if not self.tap_indices or not all(0 <= i < n_taps for i in self.tap_indices):
+                raise ValueError(f"taps must be indices into the {n_taps} taps given per tap in in_channels, "
+                                 f"got {taps!r}")
+            offsets = [sum(self.tap_channels[:i]) for i in range(n_taps)]
+            self.channel_ranges = [(offsets[i], offsets[i] + self.tap_channels[i]) for i in self.tap_indices]
+            read = sum(b - a for a, b in self.channel_ranges)
+        else:
+            self.channel_ranges, read = None, total
         for name, value, low in (("in_channels", total, 1), ("layers", layers, 1), ("padding", padding, 0),
                                  ("grid", grid, 1), ("out_size", out_size, 1)):
             if not isinstance(value, int) or value < low:
@@ -89,14 +100,14 @@ class PosENet(nn.Module):
                 f"{layers} layer(s) of {kernel_size}x{kernel_size} with padding {padding} shrink the "
                 f"{grid}x{grid} grid to nothing"
             )
-        hidden = total if hidden_channels is None else hidden_channels
+        hidden = read if hidden_channels is None else hidden_channels
         if not isinstance(hidden, int) or hidden < 1:
             raise ValueError(f"hidden_channels must be a positive integer, got {hidden_channels!r}")
 
-        self.in_channels, self.layers, self.kernel_size = total, layers, kernel_size
+        self.in_channels, self.read_channels, self.layers, self.kernel_size = total, read, layers, kernel_size
         self.padding, self.hidden_channels, self.grid, self.out_size = padding, hidden, grid, out_size
         blocks: list[nn.Module] = []
-        c_in = total
+        c_in = read
         for _ in range(layers - 1):
             blocks += [nn.Conv2d(c_in, hidden, kernel_size, padding=padding), nn.BatchNorm2d(hidden), nn.ReLU()]
             c_in = hidden
@@ -107,10 +118,7 @@ class PosENet(nn.Module):
     @classmethod
     def from_example(cls, example: torch.Tensor | Taps, **kwargs) -> "PosENet":
         """A read-out whose input channels are inferred from an example tap list (or image batch)."""
-        channels = [t.shape[1] for t in as_taps(example)]
-        if kwargs.get("taps") is not None:
-            channels = [channels[i] for i in kwargs["taps"]]
-        return cls(channels, **kwargs)
+        return cls([t.shape[1] for t in as_taps(example)], **kwargs)
 
     def reset_parameters(self, seed: int | None = None) -> None:
         """Xavier-uniform conv weights, zero biases, BatchNorm at identity (the official init)."""
@@ -129,22 +137,23 @@ class PosENet(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def resize_taps(self, taps: torch.Tensor | Taps) -> torch.Tensor:
-        """Resize every (selected) tap to grid x grid and concatenate: (N, sum C_i, grid, grid)."""
+        """Resize every tap to grid x grid, concatenate, keep the channels read: (N, C_read, grid, grid)."""
         taps = as_taps(taps)
-        if self.tap_indices is not None:
-            if max(self.tap_indices) >= len(taps):
-                raise ValueError(f"read-out reads taps {list(self.tap_indices)} but got only {len(taps)} taps")
-            taps = [taps[i] for i in self.tap_indices]
         channels = [t.shape[1] for t in taps]
-        if self.tap_channels is not None and tuple(channels) != self.tap_channels:
-            raise ValueError(f"expected taps with channels {list(self.tap_channels)}, got {channels}")
-        if sum(channels) != self.in_channels:
-            raise ValueError(f"expected {self.in_channels} input channels in all, got {sum(channels)} ({channels})")
         g = (self.grid, self.grid)
-        return torch.cat(
-            [t if t.shape[-2:] == g else F.interpolate(t, g, mode="bilinear", align_corners=True) for t in taps],
-            dim=1,
-        )
+        if len(taps) == 1 and channels[0] == self.in_channels:  # one tap, or the cache's concatenation
+            x = taps[0] if taps[0].shape[-2:] == g else F.interpolate(taps[0], g, mode="bilinear", align_corners=True)
+        else:
+            if self.tap_channels is not None and tuple(channels) != self.tap_channels:
+                raise ValueError(f"expected taps with channels {list(self.tap_channels)}, got {channels}")
+            if sum(channels) != self.in_channels:
+                raise ValueError(f"expected {self.in_channels} input channels in all, got {sum(channels)} ({channels})")
+            x = torch.cat([t if t.shape[-2:] == g else F.interpolate(t, g, mode="bilinear", align_corners=True)
+                           for t in taps], dim=1)
+        if self.channel_ranges is not None:
+            parts = [x[:, a:b] for a, b in self.channel_ranges]
+            x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        return x
 
     def forward(self, taps: torch.Tensor | Taps) -> torch.Tensor:
         """Predicted position map in [0, 1]: (N, 1, out_size, out_size)."""

@@ -27,17 +27,18 @@ def photos():
 
 
 def files(features):
-    return {p.name: p.read_bytes() for p in sorted(features.folder.glob("tap*.bin"))}
+    return (features.folder / "features.bin").read_bytes()
 
 
 def test_second_run_reuses_the_cache(cache, photos, monkeypatch):
     enc = build_encoder("mobilenet_v2", "imagenet")
     first = compute_features(enc, photos, batch_size=4, progress=False)
     assert is_complete(first) and len(first) == 10 and first.channels == [16, 24, 32, 96, 1280]
-    assert all(t.shape[-2:] == (28, 28) and t.dtype == torch.bfloat16 for t in first.taps)
+    assert first.data.shape == (10, 1448, 28, 28) and first.data.dtype == torch.bfloat16
+    assert [t.shape[1] for t in first.taps] == first.channels
     monkeypatch.setattr(enc, "forward", lambda x: pytest.fail("the encoder ran again"))
     again = compute_features(enc, photos, batch_size=4, progress=False)
-    assert again.folder == first.folder and all(torch.equal(a, b) for a, b in zip(first.taps, again.taps))
+    assert again.folder == first.folder and torch.equal(first.data, again.data)
 
 
 def test_interrupted_run_resumes_to_identical_bytes(tmp_path, monkeypatch, photos):
@@ -70,7 +71,7 @@ def test_bf16_and_fp32_vgg_features_agree_closely(cache, photos):
     enc = build_encoder("vgg16", "imagenet")
     lo = compute_features(enc, photos[:3], precision="bf16", progress=False)
     hi = compute_features(enc, photos[:3], precision="fp32", progress=False)
-    assert hi.taps[0].dtype == torch.float32 and lo.folder != hi.folder
+    assert hi.data.dtype == torch.float32 and lo.folder != hi.folder
     for a, b in zip(lo.taps, hi.taps):
         rel = (a.float() - b).norm() / b.norm()
         assert 0 < rel < 0.02  # measured 0.4-0.8% per tap for VGG16 (MobileNetV2: 2-8%)
@@ -91,7 +92,7 @@ def test_grid_equals_single_readout_runs(cache):
             single = PosENet(feats.channels, layers=spec.layers, padding=spec.padding, seed=seed,
                              hidden_channels=prof.hidden_channels if spec.layers > 1 else None)
             train_readout(single, feats.taps, make_pattern("G", 224), prof.train_config(seed), progress=False)
-            ev = evaluate_readout(single, test.taps, make_pattern("G", 224)).summary()
+            ev = evaluate_readout(single, test.taps, make_pattern("G", 224)).summary()  # per-tap input
             row = table[(table.pattern == "G") & (table.padding == spec.padding) & (table.layers == spec.layers)
                         & (table.seed == seed) & (table.test_set == "noise")].iloc[0]
             assert row.spc_mean == pytest.approx(ev["spc_mean"], abs=1e-6)

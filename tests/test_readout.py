@@ -101,10 +101,23 @@ def test_wrong_inputs_raise_clear_errors():
 def test_reading_a_single_level():
     taps = vgg_like_taps()
     r = PosENet.from_example(taps, taps=[4], seed=0)
-    assert r.in_channels == 512 // 8
+    assert r.in_channels == 1472 // 8 and r.read_channels == 512 // 8 and r.body[0].in_channels == 64
     assert torch.equal(r.resize_taps(taps), F.interpolate(taps[4], (28, 28), mode="bilinear", align_corners=True))
     assert r(taps).shape == (2, 1, 224, 224)
-    with pytest.raises(ValueError, match="only 2 taps"):
-        PosENet(4, taps=[3])([torch.rand(1, 4, 8, 8), torch.rand(1, 4, 8, 8)])
-    with pytest.raises(ValueError, match="tap indices"):
-        PosENet(4, taps=[])
+    two = PosENet.from_example(taps, taps=[0, 3], seed=0)
+    assert two.read_channels == (64 + 512) // 8
+    with pytest.raises(ValueError, match="indices into the 2 taps"):
+        PosENet([4, 4], taps=[3])
+    with pytest.raises(ValueError, match="indices into the 0 taps"):
+        PosENet(8, taps=[0])
+    with pytest.raises(ValueError, match="indices"):
+        PosENet([4, 4], taps=[])
+
+
+def test_a_concatenated_input_equals_the_tap_list():
+    """The feature cache stores taps already resized and concatenated; the read-out reads both alike."""
+    taps = vgg_like_taps()
+    for kwargs in ({}, {"taps": [2]}, {"taps": [1, 4]}):
+        r = PosENet.from_example(taps, seed=0, **kwargs).eval()
+        flat = torch.cat([F.interpolate(t, (28, 28), mode="bilinear", align_corners=True) for t in taps], dim=1)
+        assert torch.allclose(r(taps), r(flat), atol=1e-6)
