@@ -127,20 +127,24 @@ def run_grid(
     tests = {name: compute_features(enc, items, precision=profile.precision, device=dev, progress=progress)
              for name, items in data.tests.items()}
     targets = {p: make_pattern(p, 224) for p in patterns}
-    cells = [(p, spec) for spec in readouts for p in patterns]
+    cells = [(p, spec, seed) for seed in seeds for spec in readouts for p in patterns]
+    # Read-outs trained together share each batch; with share_batch_order all seeds form one group
+    # whose batch order is seeded by the first seed, else each seed shuffles on its own.
+    groups = [list(seeds)] if profile.share_batch_order else [[s] for s in seeds]
     rows, predictions, losses = [], {}, {}
-    for seed in seeds:
+    for group in groups:
+        members = [c for c in cells if c[2] in group]
         models = [PosENet(feats.channels, layers=spec.layers, kernel_size=spec.kernel_size, padding=spec.padding,
                           hidden_channels=profile.hidden_channels if spec.layers > 1 else None,
-                          taps=spec.taps, seed=seed) for _, spec in cells]
-        history = train_readouts(models, [feats.data], [targets[p] for p, _ in cells], profile.train_config(seed),
-                                 device=dev, progress=progress)
-        for (p, spec), h in zip(cells, history):
+                          taps=spec.taps, seed=seed) for _, spec, seed in members]
+        history = train_readouts(models, [feats.data], [targets[p] for p, _, _ in members],
+                                 profile.train_config(group[0]), device=dev, progress=progress)
+        for (p, spec, seed), h in zip(members, history):
             losses[(p, spec.layers, spec.kernel_size, spec.padding, spec.taps_label, seed)] = h.epoch_loss
         for test_name, test_feats in tests.items():
-            evals = evaluate_readouts(models, [test_feats.data], [targets[p] for p, _ in cells], device=dev,
+            evals = evaluate_readouts(models, [test_feats.data], [targets[p] for p, _, _ in members], device=dev,
                                       keep_predictions=keep_predictions)
-            for (p, spec), model, ev in zip(cells, models, evals):
+            for (p, spec, seed), model, ev in zip(members, models, evals):
                 key = (p, spec.layers, spec.kernel_size, spec.padding, spec.taps_label, seed, test_name)
                 predictions[key] = ev.predictions
                 rows.append({"encoder": encoder, "weights": enc.weights, "preprocess": enc.preprocess.kind,

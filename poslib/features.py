@@ -26,7 +26,7 @@ from .encoders import Encoder
 from .fetch import cache_root
 from .train import pick_device
 
-FORMAT_VERSION = 2  # bump when the stored layout or the resizing changes
+FORMAT_VERSION = 3  # bump when the stored layout or the resizing changes
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
@@ -55,7 +55,7 @@ def cache_key(encoder: Encoder, items: Sequence[ImageItem], *, size: int, precis
 class FeatureSet:
     """Cached taps of an image set, resized and concatenated: ``data`` is (N, sum C_i, grid, grid)."""
 
-    data: torch.Tensor  # memory-mapped
+    data: torch.Tensor  # memory-mapped, stored channels-last (N, grid, grid, C) and viewed as (N, C, grid, grid)
     names: list[str]
     channels: list[int]  # per tap
     keys: list[str]  # the items' keys, in row order
@@ -72,10 +72,11 @@ class FeatureSet:
 
 
 def _open(path: Path, shape: list[int], dtype: torch.dtype) -> torch.Tensor:
-    numel = 1
-    for s in shape:
-        numel *= s
-    return torch.from_file(str(path), shared=True, size=numel, dtype=dtype).view(*shape)
+    """The file as an (N, C, H, W) tensor whose bytes are laid out (N, H, W, C): one image's
+    features are contiguous, so a batch is a gather of whole rows and is born channels-last."""
+    n, c, h, w = shape
+    flat = torch.from_file(str(path), shared=True, size=n * c * h * w, dtype=dtype)
+    return flat.view(n, h, w, c).permute(0, 3, 1, 2)
 
 
 def _write_json(path: Path, data: dict) -> None:

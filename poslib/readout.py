@@ -155,7 +155,45 @@ class PosENet(nn.Module):
             x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         return x
 
+    def upsample(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1, s, s) -> (N, 1, out_size, out_size), bilinear, as the official code."""
+        return F.interpolate(x, (self.out_size, self.out_size), mode="bilinear", align_corners=False)
+
     def forward(self, taps: torch.Tensor | Taps) -> torch.Tensor:
         """Predicted position map in [0, 1]: (N, 1, out_size, out_size)."""
-        x = self.body(self.resize_taps(taps))  # (N, 1, s, s), s = output_grid(...)
-        return F.interpolate(x, (self.out_size, self.out_size), mode="bilinear", align_corners=False)
+        return self.upsample(self.body(self.resize_taps(taps)))  # body: (N, 1, s, s), s = output_grid(...)
+
+    def fusion_key(self) -> tuple | None:
+        """Read-outs with equal keys can share one convolution (see ``forward_many``)."""
+        if self.layers != 1:
+            return None
+        ranges = None if self.channel_ranges is None else tuple(self.channel_ranges)
+        return (self.in_channels, ranges, self.kernel_size, self.padding, self.grid, self.out_size)
+
+
+def forward_many(readouts: Sequence[PosENet], taps: torch.Tensor | Taps) -> list[torch.Tensor]:
+    """The outputs of several read-outs on the same input batch, each (N, 1, out, out).
+
+    Single-layer read-outs that read the same channels with the same kernel and padding run as one
+    convolution with one output channel per read-out: the same maths as running them one by one
+    (up to float rounding), but the wide input is read once, which on a CPU costs about as much as
+    a single read-out.
+    """
+    groups: dict = {}
+    for i, r in enumerate(readouts):
+        key = r.fusion_key()
+        groups.setdefault(("alone", i) if key is None else key, []).append(i)
+    outs: list[torch.Tensor | None] = [None] * len(readouts)
+    for members in groups.values():
+        first = readouts[members[0]]
+        if len(members) == 1:
+            outs[members[0]] = first(taps)
+            continue
+        x = first.resize_taps(taps)
+        convs = [readouts[i].body[0] for i in members]
+        y = F.conv2d(x, torch.cat([c.weight for c in convs]), torch.cat([c.bias for c in convs]),
+                     padding=first.padding)  # (N, len(members), s, s)
+        for j, i in enumerate(members):
+            r = readouts[i]
+            outs[i] = r.upsample(r.body[2](r.body[1](y[:, j:j + 1])))  # its own BatchNorm and sigmoid
+    return outs

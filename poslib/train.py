@@ -14,7 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .metrics import mae, spc
-from .readout import PosENet, Taps, as_taps
+from .readout import PosENet, Taps, as_taps, forward_many
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     lr_milestones: tuple[int, ...] = (10,)  # lr x lr_gamma at the start of these epochs (0-based)
     lr_gamma: float = 0.1
-    seed: int = 0  # order of the training batches
+    seed: int = 0  # order of the training batches (the read-out's init has its own seed)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -73,8 +73,15 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
 
 def _batch(taps: Sequence[torch.Tensor], idx: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
     idx = idx.sort().values  # ascending rows: memory-mapped caches are read front to back
-    # channels_last: the read-out's wide-input convolutions run ~3x faster in it on the CPU
-    return [t[idx].to(device, torch.float32, memory_format=torch.channels_last) for t in taps]
+    # channels_last: the read-out's wide-input convolutions run ~3x faster in it on the CPU. A store
+    # that is already channels-last (the feature cache) is gathered as rows, with no transpose.
+    out = []
+    for t in taps:
+        if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
+            out.append(t.permute(0, 2, 3, 1)[idx].to(device, torch.float32).permute(0, 3, 1, 2))
+        else:
+            out.append(t[idx].to(device, torch.float32, memory_format=torch.channels_last))
+    return out
 
 
 def _check_target(target: torch.Tensor, readout: PosENet) -> torch.Tensor:
@@ -97,8 +104,8 @@ def train_readouts(
     """Fit several read-outs on the same batches: each input batch is read once for all of them.
 
     Read-out r learns ``targets[r]``; their parameters are disjoint, so one backward pass of the
-    summed losses gives each exactly the gradient of its own loss, and the results equal separate
-    runs with the same seed (a test checks this).
+    summed losses gives each the gradient of its own loss, and the results equal separate runs with
+    the same batch order (``config.seed``) up to float rounding (a test checks this).
     """
     taps = as_taps(inputs)
     if len(readouts) != len(targets) or not readouts:
@@ -124,10 +131,8 @@ def train_readouts(
         for start in range(0, n, config.batch_size):
             idx = order[start:start + config.batch_size]
             batch = _batch(taps, idx, dev)
-            losses = []
-            for r, g in zip(readouts, goal):
-                pred = r(batch)  # (B, 1, out, out)
-                losses.append(loss_fn(pred, g.expand_as(pred)))
+            preds = forward_many(readouts, batch)  # each (B, 1, out, out)
+            losses = [loss_fn(pred, g.expand_as(pred)) for pred, g in zip(preds, goal)]
             opt.zero_grad(set_to_none=True)
             torch.stack(losses).sum().backward()
             opt.step()
@@ -184,8 +189,8 @@ def evaluate_readouts(
     for start in range(0, n, batch_size):
         idx = torch.arange(start, min(start + batch_size, n))
         batch = _batch(taps, idx, dev)
-        for k, (r, t) in enumerate(zip(readouts, targets)):
-            pred = r(batch)[:, 0].float().cpu()  # (B, out, out)
+        for k, (out, t) in enumerate(zip(forward_many(readouts, batch), targets)):
+            pred = out[:, 0].float().cpu()  # (B, out, out)
             spcs[k].append(spc(pred, t).float())
             maes[k].append(mae(pred, t).float())
             if start < keep:

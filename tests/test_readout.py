@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from poslib.readout import PosENet, output_grid
+from poslib.readout import PosENet, forward_many, output_grid
 
 VGG_TAPS = [(64, 224), (128, 112), (256, 56), (512, 28), (512, 14)]  # (channels, side) of relu1_2..relu5_3
 
@@ -121,3 +121,22 @@ def test_a_concatenated_input_equals_the_tap_list():
         r = PosENet.from_example(taps, seed=0, **kwargs).eval()
         flat = torch.cat([F.interpolate(t, (28, 28), mode="bilinear", align_corners=True) for t in taps], dim=1)
         assert torch.allclose(r(taps), r(flat), atol=1e-6)
+
+
+def test_forward_many_equals_running_each_read_out():
+    taps = vgg_like_taps()
+    readouts = [PosENet.from_example(taps, seed=s) for s in range(3)]  # fused: one conv, 3 channels
+    readouts += [PosENet.from_example(taps, taps=[1], seed=0), PosENet.from_example(taps, layers=2, hidden_channels=4, seed=0),
+                 PosENet.from_example(taps, padding=1, seed=5)]
+    for r in readouts:
+        r.train()
+    fused = forward_many(readouts, taps)
+    for r, out in zip(readouts, fused):
+        assert torch.allclose(out, r(taps), atol=1e-6)
+    loss = sum(o.mean() for o in fused)
+    loss.backward()
+    grads = [r.body[0].weight.grad.clone() for r in readouts]
+    for r, g in zip(readouts, grads):
+        r.zero_grad()
+        r(taps).mean().backward()
+        assert torch.allclose(r.body[0].weight.grad, g, atol=1e-6)

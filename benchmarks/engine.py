@@ -1,0 +1,154 @@
+"""Benchmarks of the experiment engine, measured in one run on this machine.
+
+1. Encoder throughput (images/s) for VGG16 and MobileNetV2 at 224x224, fp32 and bf16, and as a
+   fraction of the machine's matmul peak measured in the same run.
+2. The Table 1 grid (VGG16, five patterns, three seeds, smoke-sized data): the engine (each input
+   through the encoder once, every read-out from the cache) against a faithful copy of the official
+   loop (encoder forward every epoch, for every pattern and seed): wall time, ratio, and scores.
+
+Usage: .venv/bin/python benchmarks/engine.py [--part throughput|grid|all] [--out results/benchmark_engine.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from poslib.data import load_items
+from poslib.encoders import build_encoder
+from poslib.experiment import ReadoutSpec, run_grid, standard_data, summarize
+from poslib.metrics import mae, spc
+from poslib.patterns import PATTERNS, make_pattern
+from poslib.profiles import get_profile
+from poslib.readout import PosENet
+from poslib.results import environment
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of an n^3 matmul, best of ``repeats``."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def encoder_throughput(name: str, precision: str, batch: int = 16, repeats: int = 3) -> dict:
+    enc = build_encoder(name, "imagenet").to(memory_format=torch.channels_last)
+    x = torch.rand(batch, 3, 224, 224).contiguous(memory_format=torch.channels_last)
+    with FlopCounterMode(display=False) as counter:
+        enc(x[:1])
+    gflop = counter.get_total_flops() / 1e9
+    bf16 = precision == "bf16"
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        enc(x)  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.perf_counter()
+            enc(x)
+            best = min(best, time.perf_counter() - t)
+    return {"encoder": name, "precision": precision, "gflop_per_image": gflop, "images_per_s": batch / best,
+            "gflop_per_s": gflop * batch / best}
+
+
+def official_loop(data, patterns, seeds, profile) -> pd.DataFrame:
+    """A faithful copy of the official training loop: the frozen encoder runs on every batch of every
+    epoch, separately for every pattern and seed, and again on the test images."""
+    enc = build_encoder("vgg16", "imagenet")
+    rows = []
+    for pattern in patterns:
+        target = make_pattern(pattern, 224)
+        for seed in seeds:
+            cfg = profile.train_config(seed)
+            readout = PosENet(enc.tap_channels, seed=seed)
+            opt = torch.optim.SGD(readout.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+            sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.lr_milestones), gamma=cfg.lr_gamma)
+            gen = torch.Generator().manual_seed(cfg.seed)
+            for _ in range(cfg.epochs):
+                readout.train()
+                order = torch.randperm(len(data.train), generator=gen)
+                for start in range(0, len(order), cfg.batch_size):
+                    idx = order[start:start + cfg.batch_size].sort().values
+                    x = load_items([data.train[i] for i in idx])  # the DataLoader reads the images again
+                    pred = readout(enc(x))  # the encoder runs again, every batch, every epoch
+                    loss = torch.nn.functional.mse_loss(pred, target.expand_as(pred))
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                sched.step()
+            readout.eval()
+            for test_name, items in data.tests.items():
+                with torch.no_grad():
+                    pred = readout(enc(load_items(items)))[:, 0]
+                rows.append({"pattern": pattern, "seed": seed, "test_set": test_name,
+                             "spc_mean": spc(pred, target).mean().item(), "mae_mean": mae(pred, target).mean().item()})
+    return pd.DataFrame(rows)
+
+
+def grid_comparison() -> dict:
+    profile = get_profile("smoke")
+    profile = type(profile)(**{**profile.as_dict(), "precision": "fp32"})  # same arithmetic as the official loop
+    data = standard_data(profile)
+    patterns, seeds = list(PATTERNS), [0, 1, 2]
+    with tempfile.TemporaryDirectory() as cache:  # a cold cache: the engine pays for its features
+        import os
+
+        os.environ["POSLIB_CACHE"] = cache
+        t = time.perf_counter()
+        engine = run_grid("vgg16", patterns=patterns, readouts=[ReadoutSpec()], seeds=seeds, data=data,
+                          profile=profile, progress=False).table
+        engine_s = time.perf_counter() - t
+    t = time.perf_counter()
+    official = official_loop(data, patterns, seeds, profile)
+    official_s = time.perf_counter() - t
+    merged = engine.merge(official, on=["pattern", "seed", "test_set"], suffixes=("_engine", "_official"))
+    diff = (merged.spc_mean_engine - merged.spc_mean_official).abs()
+    mdiff = (merged.mae_mean_engine - merged.mae_mean_official).abs()
+    return {"cells": len(merged), "train_inputs": len(data.train), "epochs": profile.epochs,
+            "engine_s": engine_s, "official_s": official_s, "speedup": official_s / engine_s,
+            "max_abs_spc_diff": diff.max(), "mean_abs_spc_diff": diff.mean(), "max_abs_mae_diff": mdiff.max(),
+            "engine_spc_by_pattern": summarize(engine).groupby("pattern").spc_mean.mean().round(3).to_dict(),
+            "official_spc_by_pattern": official.groupby("pattern").spc_mean.mean().round(3).to_dict()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--part", choices=["throughput", "grid", "all"], default="all")
+    ap.add_argument("--out", default="results/benchmark_engine.json")
+    args = ap.parse_args()
+    report: dict = {"environment": environment()}
+    if args.part in ("throughput", "all"):
+        peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+        report["matmul_peak_gflop_per_s"] = peak
+        rows = []
+        for name in ("vgg16", "mobilenet_v2"):
+            for precision in ("fp32", "bf16"):
+                r = encoder_throughput(name, precision)
+                r["fraction_of_peak"] = r["gflop_per_s"] / peak[precision]
+                rows.append(r)
+        report["throughput"] = rows
+        print(f"matmul peak: fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s")
+        print(pd.DataFrame(rows).round(3).to_string(index=False))
+    if args.part in ("grid", "all"):
+        g = grid_comparison()
+        report["grid"] = g
+        print(f"Table 1 grid, VGG16, 5 patterns x 3 seeds, {g['train_inputs']} training images, {g['epochs']} epochs:")
+        print(f"  engine {g['engine_s']:.1f} s, official loop {g['official_s']:.1f} s, ratio {g['speedup']:.1f}x")
+        print(f"  |SPC engine - official|: max {g['max_abs_spc_diff']:.2e}, mean {g['mean_abs_spc_diff']:.2e}; "
+              f"|MAE diff| max {g['max_abs_mae_diff']:.2e}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()
