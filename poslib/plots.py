@@ -77,3 +77,23 @@ def glue_figure(name: str, fig: plt.Figure) -> None:
 
     glue(name, fig, display=False)
     plt.close(fig)
+
+
+def prediction_grid(images: Sequence[torch.Tensor], rows: Mapping[str, Sequence[torch.Tensor]],
+                    *, panel: float = 1.5, title: str | None = None) -> plt.Figure:
+    """Input images in the first row, then one row of predicted maps per label (one map per image)."""
+    n_rows, n_cols = 1 + len(rows), len(images)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(panel * n_cols + 1.2, panel * n_rows), squeeze=False)
+    for j, img in enumerate(images):
+        axes[0, j].imshow(torch.as_tensor(img).permute(1, 2, 0).clamp(0, 1))
+    for i, (label, maps) in enumerate(rows.items(), start=1):
+        for j, m in enumerate(maps):
+            axes[i, j].imshow(torch.as_tensor(m), cmap="gray", vmin=0, vmax=1)
+        axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
