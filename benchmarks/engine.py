@@ -139,6 +139,8 @@ def main() -> None:
         report["throughput"] = rows
         print(f"matmul peak: fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s")
         print(pd.DataFrame(rows).round(3).to_string(index=False))
+        print("(counted FLOPs are those of direct convolution; oneDNN may use Winograd-style algorithms that do "
+              "fewer, so a fraction above 1 is possible)")
     if args.part in ("grid", "all"):
         g = grid_comparison()
         report["grid"] = g

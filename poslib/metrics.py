@@ -84,3 +84,21 @@ def mae(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     p, t, single = _as_batch(pred, target)
     err = (p.to(torch.float64) - t.to(torch.float64)).abs().mean(-1)
     return err[0] if single else err
+
+
+def content_loss(predictions: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Per-pixel content loss of Sec. 4.1 (Eq. 4): the mean over patterns of |G - P|.
+
+    L = (|G_H - P_H| + |G_V - P_V| + |G_G - P_G|) / 3 for the H, V and G read-outs' predictions P.
+    ``predictions[p]``: (N, H, W) maps; ``targets[p]``: (H, W). Returns (N, H, W): large where the
+    image's content pulls the read-out away from pure position.
+    """
+    if set(predictions) != set(targets) or not predictions:
+        raise ValueError(f"need the same patterns in predictions and targets, got {sorted(predictions)} and {sorted(targets)}")
+    errs = []
+    for p, pred in predictions.items():
+        target = torch.as_tensor(targets[p])
+        if pred.shape[-2:] != target.shape:
+            raise ValueError(f"pattern {p}: prediction maps {tuple(pred.shape[-2:])} vs target {tuple(target.shape)}")
+        errs.append((pred.float() - target.float()).abs())
+    return torch.stack(errs).mean(0)

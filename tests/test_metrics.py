@@ -3,7 +3,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from poslib.metrics import mae, rank, spc
+from poslib.metrics import content_loss, mae, rank, spc
 
 
 def scipy_spc(p, t):
@@ -67,3 +67,15 @@ def test_shape_mismatch_raises(fn):
         fn(torch.rand(2, 8, 8), torch.rand(3, 8, 8))
     with pytest.raises(ValueError, match="pred must be"):
         fn(torch.rand(8), torch.rand(8))
+
+
+def test_content_loss_is_equation_4():
+    g = torch.Generator().manual_seed(4)
+    targets = {p: torch.rand(6, 6, generator=g) for p in ("H", "V", "G")}
+    preds = {p: torch.rand(2, 6, 6, generator=g) for p in ("H", "V", "G")}
+    loss = content_loss(preds, targets)
+    expected = sum((preds[p] - targets[p]).abs() for p in ("H", "V", "G")) / 3
+    assert loss.shape == (2, 6, 6) and torch.allclose(loss, expected)
+    assert content_loss({p: targets[p].expand(1, 6, 6) for p in targets}, targets).abs().max() == 0
+    with pytest.raises(ValueError, match="same patterns"):
+        content_loss({"H": preds["H"]}, targets)
