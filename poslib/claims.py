@@ -164,7 +164,8 @@ CLAIMS: tuple[Claim, ...] = (
           "H .742 -> .381, G .814 -> .359, HS .405 -> .011", _nopad,
           "the padding-free network also sees a smaller central field; the effect size depends on the data"),
     Claim("posenet_padding", "4", "Zero padding gives PosENet position information.",
-          "H .012 -> .274 -> .397 (padding 0, 1, 2)", _posenet_padding, ""),
+          "H .012 -> .274 -> .397 (padding 0, 1, 2)", _posenet_padding,
+          "a read-out trained on fewer images must learn the border response from fewer SGD steps"),
     Claim("content", "4.1", "Content-loss maps (Eq. 4) show where image semantics disturb the read-out.",
           "Fig. 7 (qualitative)", _content, "a qualitative claim: no rule decides it"),
     Claim("table5", "4.2", "VGG trained from scratch without zero padding is much worse at saliency detection "
