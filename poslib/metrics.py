@@ -68,9 +68,11 @@ def spc(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     A constant pred or target (up to float32 rounding) gives 0.0; scipy and the official code
     give NaN, or a meaningless rank of rounding noise.
     """
+    one_target = torch.as_tensor(target).dim() == 2 and torch.as_tensor(pred).dim() > 2
     p, t, single = _as_batch(pred, target)
     flat = _is_constant(p) | _is_constant(t)
-    rp, rt = rank(p), rank(t)
+    rp = rank(p)
+    rt = rank(t[:1]).expand_as(rp) if one_target else rank(t)  # one target map: rank it once, not per image
     rp = rp - rp.mean(dim=-1, keepdim=True)
     rt = rt - rt.mean(dim=-1, keepdim=True)
     denom = (rp.square().sum(-1) * rt.square().sum(-1)).sqrt()

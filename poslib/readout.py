@@ -9,6 +9,7 @@ the image, this module alone is what the paper calls "PosENet".
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -30,6 +31,28 @@ def as_taps(x: torch.Tensor | Taps) -> list[torch.Tensor]:
     if len({t.shape[0] for t in taps}) != 1:
         raise ValueError(f"taps disagree on the batch size: {[t.shape[0] for t in taps]}")
     return taps
+
+
+@functools.lru_cache(maxsize=32)
+def bilinear_matrix(out_size: int, in_size: int) -> torch.Tensor:
+    """(out_size, in_size) matrix of 1-D bilinear interpolation with align_corners=False, as
+    F.interpolate computes it. Upsampling a map Y is then A @ Y @ A.T: the same numbers, but as two
+    matrix products, whose backward pass is far faster on a CPU than the interpolation kernel's."""
+    scale = in_size / out_size
+    src = ((torch.arange(out_size, dtype=torch.float64) + 0.5) * scale - 0.5).clamp(min=0)
+    lo = src.floor().long().clamp(max=in_size - 1)
+    hi = (lo + 1).clamp(max=in_size - 1)
+    w_hi = src - lo
+    a = torch.zeros(out_size, in_size, dtype=torch.float64)
+    a[torch.arange(out_size), lo] += 1 - w_hi
+    a[torch.arange(out_size), hi] += w_hi
+    return a.float()
+
+
+def upsample(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear upsampling (align_corners=False) of square maps (N, C, s, s) -> (N, C, size, size)."""
+    a = bilinear_matrix(size, x.shape[-1]).to(x.device, x.dtype)
+    return a @ x @ a.T
 
 
 def output_grid(grid: int, layers: int, kernel_size: int, padding: int) -> int:
@@ -156,8 +179,8 @@ class PosENet(nn.Module):
         return x
 
     def upsample(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 1, s, s) -> (N, 1, out_size, out_size), bilinear, as the official code."""
-        return F.interpolate(x, (self.out_size, self.out_size), mode="bilinear", align_corners=False)
+        """(N, 1, s, s) -> (N, 1, out_size, out_size), bilinear (align_corners=False), as the official code."""
+        return upsample(x, self.out_size)
 
     def forward(self, taps: torch.Tensor | Taps) -> torch.Tensor:
         """Predicted position map in [0, 1]: (N, 1, out_size, out_size)."""
@@ -171,29 +194,73 @@ class PosENet(nn.Module):
         return (self.in_channels, ranges, self.kernel_size, self.padding, self.grid, self.out_size)
 
 
-def forward_many(readouts: Sequence[PosENet], taps: torch.Tensor | Taps) -> list[torch.Tensor]:
-    """The outputs of several read-outs on the same input batch, each (N, 1, out, out).
+def _group_maps(readouts: Sequence[PosENet], taps) -> list[tuple[list[int], torch.Tensor]]:
+    """Read-outs' maps before upsampling, by group: [(read-out indices, (N, G, s, s)), ...].
 
     Single-layer read-outs that read the same channels with the same kernel and padding run as one
-    convolution with one output channel per read-out: the same maths as running them one by one
-    (up to float rounding), but the wide input is read once, which on a CPU costs about as much as
-    a single read-out.
+    convolution with one output channel each, then per-channel BatchNorm (each read-out's own
+    statistics and affine parameters) and sigmoid: the same maths as running them one by one, but the
+    wide input is read once.
     """
     groups: dict = {}
     for i, r in enumerate(readouts):
         key = r.fusion_key()
+        if key is not None:
+            key += (r.training,)
         groups.setdefault(("alone", i) if key is None else key, []).append(i)
-    outs: list[torch.Tensor | None] = [None] * len(readouts)
+    out = []
     for members in groups.values():
         first = readouts[members[0]]
         if len(members) == 1:
-            outs[members[0]] = first(taps)
+            out.append((members, first.body(first.resize_taps(taps))))
             continue
         x = first.resize_taps(taps)
         convs = [readouts[i].body[0] for i in members]
+        bns = [readouts[i].body[1] for i in members]
         y = F.conv2d(x, torch.cat([c.weight for c in convs]), torch.cat([c.bias for c in convs]),
-                     padding=first.padding)  # (N, len(members), s, s)
-        for j, i in enumerate(members):
-            r = readouts[i]
-            outs[i] = r.upsample(r.body[2](r.body[1](y[:, j:j + 1])))  # its own BatchNorm and sigmoid
-    return outs
+                     padding=first.padding)  # (N, G, s, s)
+        mean, var = torch.cat([b.running_mean for b in bns]), torch.cat([b.running_var for b in bns])
+        z = F.batch_norm(y, mean, var, torch.cat([b.weight for b in bns]), torch.cat([b.bias for b in bns]),
+                         training=first.training, momentum=bns[0].momentum, eps=bns[0].eps)
+        if first.training:  # write the updated running statistics back to each read-out's BatchNorm
+            for j, b in enumerate(bns):
+                b.running_mean.copy_(mean[j:j + 1])
+                b.running_var.copy_(var[j:j + 1])
+                b.num_batches_tracked += 1
+        out.append((members, torch.sigmoid(z)))
+    return out
+
+
+def forward_many(readouts: Sequence[PosENet], taps: torch.Tensor | Taps) -> torch.Tensor:
+    """The outputs of several read-outs on the same input batch, stacked: (N, R, out, out)."""
+    parts = _group_maps(readouts, taps)
+    stacked = torch.cat([upsample(maps, readouts[idx[0]].out_size) for idx, maps in parts], dim=1)
+    order = [i for idx, _ in parts for i in idx]
+    return stacked if order == sorted(order) else stacked[:, torch.tensor(order).argsort()]
+
+
+def upsampled_mse(maps: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-channel MSE between the bilinear upsampling of ``maps`` (N, G, s, s) and ``targets``
+    (G, S, S): mean over images and pixels of (A Y A^T - T)^2, shape (G,).
+
+    Computed in closed form at the low resolution, ||A Y A^T||^2 = tr(Y^T M Y M) with M = A^T A, and
+    <T, A Y A^T> = <A^T T A, Y>, so neither the forward nor the backward pass touches S x S maps per
+    image (the same number as upsampling first, up to float rounding; a test checks it).
+    """
+    size = targets.shape[-1]
+    a = bilinear_matrix(size, maps.shape[-1]).to(maps.device, torch.float64)
+    y = maps.to(torch.float64)
+    t = targets.to(maps.device, torch.float64)
+    m = a.T @ a  # (s, s)
+    quad = ((m @ y) * (y @ m)).sum(dim=(-2, -1))  # tr(Y^T M Y M) = <M Y, Y M>: (N, G)
+    cross = (y * (a.T @ t @ a)).sum(dim=(-2, -1))  # (N, G)
+    const = t.square().sum(dim=(-2, -1))  # (G,)
+    return ((quad - 2 * cross).mean(dim=0) + const).div(size * size).to(maps.dtype)
+
+
+def train_losses(readouts: Sequence[PosENet], taps, targets: torch.Tensor) -> torch.Tensor:
+    """Each read-out's MSE against its target (R, S, S) on one batch, shape (R,)."""
+    parts = [(idx, upsampled_mse(maps, targets[idx])) for idx, maps in _group_maps(readouts, taps)]
+    order = [i for idx, _ in parts for i in idx]
+    flat = torch.cat([v for _, v in parts])
+    return flat if order == sorted(order) else flat[torch.tensor(order).argsort()]

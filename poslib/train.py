@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from .metrics import mae, spc
-from .readout import PosENet, Taps, as_taps, forward_many
+from .readout import PosENet, Taps, as_taps, forward_many, train_losses
 
 
 @dataclass(frozen=True)
@@ -116,11 +115,10 @@ def train_readouts(
     for r in readouts:
         r.to(dev).train()
         params += list(r.parameters())
-    goal = [t.to(dev)[None, None] for t in targets]  # (1, 1, out, out) each
+    goal = torch.stack(targets).to(dev)  # (R, out, out)
     n = taps[0].shape[0]
     opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(config.lr_milestones), gamma=config.lr_gamma)
-    loss_fn = nn.MSELoss()
     gen = torch.Generator().manual_seed(config.seed)
     results = [TrainResult() for _ in readouts]
     label = "train read-out" if len(readouts) == 1 else f"train {len(readouts)} read-outs"
@@ -131,14 +129,13 @@ def train_readouts(
         for start in range(0, n, config.batch_size):
             idx = order[start:start + config.batch_size]
             batch = _batch(taps, idx, dev)
-            preds = forward_many(readouts, batch)  # each (B, 1, out, out)
-            losses = [loss_fn(pred, g.expand_as(pred)) for pred, g in zip(preds, goal)]
+            losses = train_losses(readouts, batch, goal)  # (R,): each read-out's MSE at the target size
             opt.zero_grad(set_to_none=True)
-            torch.stack(losses).sum().backward()
+            losses.sum().backward()
             opt.step()
-            for k, loss in enumerate(losses):
-                results[k].batch_loss.append(loss.item())
-                totals[k] += loss.item() * len(idx)
+            for k, loss in enumerate(losses.tolist()):
+                results[k].batch_loss.append(loss)
+                totals[k] += loss * len(idx)
         sched.step()
         for k, res in enumerate(results):
             res.epoch_loss.append(totals[k] / n)
@@ -189,8 +186,9 @@ def evaluate_readouts(
     for start in range(0, n, batch_size):
         idx = torch.arange(start, min(start + batch_size, n))
         batch = _batch(taps, idx, dev)
-        for k, (out, t) in enumerate(zip(forward_many(readouts, batch), targets)):
-            pred = out[:, 0].float().cpu()  # (B, out, out)
+        outs = forward_many(readouts, batch)  # (B, R, out, out)
+        for k, t in enumerate(targets):
+            pred = outs[:, k].float().cpu()  # (B, out, out)
             spcs[k].append(spc(pred, t).float())
             maes[k].append(mae(pred, t).float())
             if start < keep:

@@ -74,10 +74,20 @@ def test_method_results_file_matches_glued_numbers(smoke_book):
     assert float(g["demo_loss_last"]) < float(g["demo_loss_first"])  # the training loss fell
 
 
-def test_unknown_profile_stops_the_notebook_with_a_clear_error(tmp_path):
+@pytest.mark.parametrize("notebook, parameters, message", [
+    ("01_method", {"profile": "fast"}, "valid profiles: smoke, cpu, paper"),
+    ("03_existence", {"encoders": ["alexnet"]}, "valid encoders: none, vgg16, vgg16_nopad, mobilenet_v2, resnet152"),
+    ("03_existence", {"patterns": ["D"]}, "valid patterns: H, V, G, HS, VS"),
+    ("03_existence", {"test_sets": ["pascal"]}, "valid: photos, black, white, noise"),
+    ("04_readout_design", {"kernels": [1, 4]}, "positive odd integer"),
+    ("06_padding", {"posenet_paddings": [-1]}, "integers >= 0"),
+])
+def test_wrong_parameters_stop_the_notebook_with_a_clear_error(tmp_path, notebook, parameters, message):
     with pytest.raises(pm.PapermillExecutionError) as err:
-        execute(NOTEBOOKS[0], tmp_path / "bad.ipynb", profile="fast", results_dir=str(tmp_path))
-    assert err.value.ename == "ValueError" and "valid profiles: smoke, cpu, paper" in err.value.evalue
+        execute(ROOT / "notebooks" / f"{notebook}.ipynb", tmp_path / "bad.ipynb", results_dir=str(tmp_path),
+                **{"profile": "smoke", **parameters})
+    assert err.value.ename == "ValueError" and message in err.value.evalue
+    assert "\n" not in err.value.evalue  # one line
     assert err.value.exec_count <= 3  # stopped in its first cells, before any work
 
 
@@ -120,3 +130,71 @@ def test_data_section_counts_match_its_results_file(smoke_book):
     taps = pd.read_csv(smoke_book / "results" / "encoder_taps.csv")
     assert taps[taps.encoder == "vgg16"].channels.sum() == 1472
     assert set(taps.encoder) == {"none", "vgg16", "vgg16_nopad", "mobilenet_v2", "resnet152"}
+
+
+SECTIONS = {  # results file -> (notebook, the cells it promises: column -> values)
+    "table1.csv": ("03_existence", {"encoder": {"none", "vgg16", "mobilenet_v2"}, "pattern": {"H", "V", "G", "HS", "VS"},
+                                    "test_set": {"photos", "black", "white", "noise"}, "weights": {"none", "imagenet", "random"}}),
+    "table2.csv": ("04_readout_design", {"encoder": {"none", "vgg16"}, "pattern": {"H", "G", "HS"},
+                                         "layers": {1, 2, 3}, "kernel": {1, 3, 5, 7}}),
+    "table3.csv": ("05_where", {"taps": {"f1", "f2", "f3", "f4", "f5", "all"}, "pattern": {"H", "G"}}),
+    "table4.csv": ("06_padding", {"encoder": {"none", "vgg16", "vgg16_nopad"}, "padding": {0, 1, 2},
+                                  "pattern": {"H", "G", "HS"}}),
+}
+RESULT_COLUMNS = ["encoder", "weights", "pattern", "layers", "kernel", "padding", "taps", "test_set", "spc_mean",
+                  "spc_sd", "mae_mean", "mae_sd", "n_images", "n_seeds", "paper_spc", "paper_mae"]
+
+
+@pytest.mark.parametrize("name", sorted(SECTIONS))
+def test_section_tables_have_every_promised_cell(smoke_book, name):
+    table = pd.read_csv(smoke_book / "results" / name)
+    _, promised = SECTIONS[name]
+    assert list(table.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    for column, values in promised.items():
+        assert set(table[column]) == values, column
+    assert not table[RESULT_COLUMNS[:-2]].isna().any().any()  # paper columns are empty only where the paper has no cell
+    assert table.paper_spc.notna().any() and table.paper_mae.notna().any()
+    settings = json.loads((smoke_book / "results" / name.replace(".csv", ".json")).read_text())["settings"]
+    assert settings["profile"]["name"] == "smoke" and settings["data"]["train_inputs"] > 0
+
+
+def test_paper_values_sit_beside_the_matching_cells(smoke_book):
+    t1 = pd.read_csv(smoke_book / "results" / "table1.csv")
+    row = t1[(t1.encoder == "vgg16") & (t1.weights == "imagenet") & (t1.pattern == "H") & (t1.test_set == "photos")]
+    assert row.paper_spc.item() == pytest.approx(0.742) and row.paper_mae.item() == pytest.approx(0.149)
+    assert t1[t1.weights == "random"].paper_spc.isna().all()
+    t4 = pd.read_csv(smoke_book / "results" / "table4.csv")
+    row = t4[(t4.encoder == "none") & (t4.padding == 2) & (t4.pattern == "G") & (t4.test_set == "photos")]
+    assert row.paper_spc.item() == pytest.approx(0.380)
+
+
+def test_glued_numbers_equal_the_results_files(smoke_book):
+    sections = smoke_book / "book" / "sections"
+    t1 = pd.read_csv(smoke_book / "results" / "table1.csv")
+    g = glued(sections / "03_existence.ipynb")
+    vgg = t1[(t1.encoder == "vgg16") & (t1.weights == "imagenet") & (t1.test_set == "photos")].set_index("pattern")
+    assert float(g["t1_vgg_H"]) == pytest.approx(vgg.spc_mean["H"], abs=1e-9)
+    assert float(g["t1_vgg_G"]) == pytest.approx(vgg.spc_mean["G"], abs=1e-9)
+    t4 = pd.read_csv(smoke_book / "results" / "table4.csv")
+    g4 = glued(sections / "06_padding.ipynb")
+    nopad = t4[(t4.encoder == "vgg16_nopad") & (t4.test_set == "photos") & (t4.pattern == "G")].spc_mean.item()
+    assert float(g4["t4_nopad_G"]) == pytest.approx(nopad, abs=1e-9)
+    claims = pd.read_csv(smoke_book / "results" / "claims.csv")
+    g8 = glued(sections / "08_summary.ipynb")
+    assert int(g8["n_claims"]) == len(claims) and int(g8["n_reproduced"]) == (claims.verdict == "reproduced").sum()
+
+
+def test_scorecard_covers_every_claim_with_a_verdict(smoke_book):
+    claims = pd.read_csv(smoke_book / "results" / "claims.csv", keep_default_na=False)
+    assert {"existence", "posenet_zero", "stripes", "resnet", "layers", "kernels", "levels", "nopad",
+            "posenet_padding", "content", "table5", "table6"} <= set(claims.key)
+    assert set(claims.verdict) <= {"reproduced", "partly", "not reproduced", "not tested", "assessed by eye", "new finding"}
+    assert (claims.ours != "").all() and (claims.paper != "").all()
+
+
+def test_every_figure_has_a_caption_with_its_settings(smoke_book):
+    html = (smoke_book / "_build" / "html" / "book" / "sections")
+    for page in ("01_method", "03_existence", "04_readout_design", "05_where", "06_padding", "07_case_study"):
+        text = (html / f"{page}.html").read_text()
+        captions = re.findall(r'<figcaption>(.*?)</figcaption>', text, flags=re.S)
+        assert captions and all("profile smoke" in c for c in captions), page

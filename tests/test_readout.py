@@ -1,10 +1,11 @@
+import copy
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from poslib.readout import PosENet, forward_many, output_grid
+from poslib.readout import PosENet, forward_many, output_grid, train_losses, upsample, upsampled_mse
 
 VGG_TAPS = [(64, 224), (128, 112), (256, 56), (512, 28), (512, 14)]  # (channels, side) of relu1_2..relu5_3
 
@@ -130,7 +131,14 @@ def test_forward_many_equals_running_each_read_out():
                  PosENet.from_example(taps, padding=1, seed=5)]
     for r in readouts:
         r.train()
-    fused = forward_many(readouts, taps)
+    twins = [copy.deepcopy(r) for r in readouts]
+    stacked = forward_many(readouts, taps)
+    assert stacked.shape == (2, len(readouts), 224, 224)
+    fused = [stacked[:, k:k + 1] for k in range(len(readouts))]
+    for r, twin in zip(readouts, twins):  # BatchNorm running statistics updated as if run alone
+        twin(taps)
+        for a, b in zip(r.buffers(), twin.buffers()):
+            assert torch.allclose(a.float(), b.float(), atol=1e-6)
     for r, out in zip(readouts, fused):
         assert torch.allclose(out, r(taps), atol=1e-6)
     loss = sum(o.mean() for o in fused)
@@ -140,3 +148,33 @@ def test_forward_many_equals_running_each_read_out():
         r.zero_grad()
         r(taps).mean().backward()
         assert torch.allclose(r.body[0].weight.grad, g, atol=1e-6)
+
+
+@pytest.mark.parametrize("side", [26, 24, 28, 10, 1])
+def test_matrix_upsampling_equals_bilinear_interpolation(side):
+    x = torch.rand(2, 3, side, side)
+    expected = F.interpolate(x, (224, 224), mode="bilinear", align_corners=False)
+    assert torch.allclose(upsample(x, 224), expected, atol=1e-5)
+
+
+def test_closed_form_loss_equals_mse_of_the_upsampled_maps():
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(4, 3, 26, 26, generator=g, requires_grad=True)
+    t = torch.rand(3, 224, 224, generator=g)
+    direct = (F.interpolate(y, (224, 224), mode="bilinear", align_corners=False) - t).square().mean(dim=(0, 2, 3))
+    closed = upsampled_mse(y, t)
+    assert torch.allclose(closed, direct, rtol=1e-5)
+    (gd,) = torch.autograd.grad(direct.sum(), y)
+    (gc,) = torch.autograd.grad(upsampled_mse(y, t).sum(), y)
+    assert torch.allclose(gc, gd, rtol=1e-4, atol=1e-9)
+
+
+def test_train_losses_are_each_read_outs_mse():
+    taps = vgg_like_taps()
+    readouts = [PosENet.from_example(taps, seed=s) for s in range(2)] + [PosENet.from_example(taps, layers=2, hidden_channels=4, seed=0)]
+    targets = torch.rand(3, 224, 224)
+    for r in readouts:
+        r.eval()
+    losses = train_losses(readouts, taps, targets)
+    for r, t, loss in zip(readouts, targets, losses):
+        assert loss.item() == pytest.approx(F.mse_loss(r(taps)[:, 0], t.expand(2, 224, 224)).item(), rel=1e-5)
