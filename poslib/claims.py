@@ -149,7 +149,9 @@ CLAIMS: tuple[Claim, ...] = (
           _existence, "smaller training set (264 photos with crops vs 10,553), different test photos, the original "
           "VGG16 release with its own preprocessing"),
     Claim("posenet_zero", "3.3", "PosENet alone (no encoder) extracts almost no position.",
-          "SPC .012 / .131 / -.001 / -.001 / .006 (H, V, G, HS, VS)", _posenet_zero, ""),
+          "SPC .012 / .131 / -.001 / -.001 / .006 (H, V, G, HS, VS)", _posenet_zero,
+          "photos carry position in their content (sky above, ground below), which even PosENet reads for V "
+          "(the paper's V is .131 too); on black, white and noise PosENet scores 0"),
     Claim("stripes", "3.3", "Stripe patterns (HS, VS) are harder to read out than H, V, G.",
           "VGG SPC .405 / .374 vs .742-.816", _stripes, ""),
     Claim("resnet", "3.3", "ResNet-152 encodes more position than VGG16.", "ResNet SPC .933-.951 vs VGG .742-.816",
@@ -159,7 +161,8 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("kernels", "3.4", "Larger read-out kernels read out more position.", "VGG H .542 -> .828 (1x1 -> 7x7)",
           _kernels, ""),
     Claim("levels", "3.5", "Deeper VGG16 levels hold more position; all levels together the most.",
-          "H .101 (f1) -> .657 (f5), .742 (all)", _levels, ""),
+          "H .101 (f1) -> .657 (f5), .742 (all)", _levels,
+          "in our runs f4 (relu4_3) holds the most; f5 and the five-level read-out fall slightly below it"),
     Claim("nopad", "4", "VGG16 without zero padding loses most of its position information.",
           "H .742 -> .381, G .814 -> .359, HS .405 -> .011", _nopad,
           "the padding-free network also sees a smaller central field; the effect size depends on the data"),
