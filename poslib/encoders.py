@@ -106,30 +106,32 @@ def _vgg16_features(weights: str, seed: int, weights_path: str | Path | None, pa
     return features, prov, pre
 
 
-def _mobilenet_v2(weights: str, seed: int, weights_path: str | Path | None) -> tuple[nn.Module, dict]:
+def _torchvision_model(builder, enum: models.WeightsEnum, bundled, weights: str, seed: int,
+                       weights_path: str | Path | None) -> tuple[nn.Module, dict]:
+    """A torchvision classifier with seeded random weights, bundled ImageNet weights (if any), or
+    torchvision's own file (download, cache or ``weights_path``)."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = models.mobilenet_v2(weights=None)
+        model = builder(weights=None)  # torchvision's own init: the random control
     if weights == "random":
         return model, {"source": "random init", "seed": seed}
-    if weights == "imagenet" and weights_path is None:
-        model.load_state_dict(MOBILENET_V2_TORCHVISION.state_dict(), strict=True)
-        return model, MOBILENET_V2_TORCHVISION.provenance()
-    state, prov = torchvision_state_dict(models.MobileNet_V2_Weights.IMAGENET1K_V1, weights_path)
+    if weights == "imagenet" and bundled is not None and weights_path is None:
+        model.load_state_dict(bundled.state_dict(), strict=True)
+        return model, bundled.provenance()
+    state, prov = torchvision_state_dict(enum, weights_path)
     model.load_state_dict(state, strict=True)
     return model, prov
+
+
+def _mobilenet_v2(weights: str, seed: int, weights_path: str | Path | None) -> tuple[nn.Module, dict]:
+    return _torchvision_model(models.mobilenet_v2, models.MobileNet_V2_Weights.IMAGENET1K_V1,
+                              MOBILENET_V2_TORCHVISION, weights, seed, weights_path)
 
 
 def _resnet152(weights: str, seed: int, weights_path: str | Path | None) -> tuple[nn.Module, dict]:
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = models.resnet152(weights=None)
-    if weights == "random":
-        return model, {"source": "random init", "seed": seed}
     # No registry package bundles an ImageNet ResNet: torchvision's file only, never a substitute.
-    state, prov = torchvision_state_dict(models.ResNet152_Weights.IMAGENET1K_V1, weights_path)
-    model.load_state_dict(state, strict=True)
-    return model, prov
+    return _torchvision_model(models.resnet152, models.ResNet152_Weights.IMAGENET1K_V1, None, weights, seed,
+                              weights_path)
 
 
 def build_encoder(name: str, weights: str = "imagenet", *, preprocess: str = "weights", seed: int = 0,
