@@ -61,14 +61,6 @@ for _model, _pad, _cells in [("none", 0, [(.012, .251), (-.001, .233), (-.001, .
         TABLE4[(_model, _pad, _p)] = _v
 
 
-def table1_frame() -> pd.DataFrame:
-    """Table 1 as rows: encoder, pattern, test_set, paper_spc, paper_mae."""
-    rows = [{"encoder": m, "pattern": p, "test_set": t, "paper_spc": s, "paper_mae": a}
-            for m, by_pattern in TABLE1.items() for p, cells in by_pattern.items()
-            for t, (s, a) in zip(TEST_SETS, cells)]
-    return pd.DataFrame(rows)
-
-
 def attach_paper(table: pd.DataFrame, lookup) -> pd.DataFrame:
     """Add ``paper_spc`` and ``paper_mae`` columns from ``lookup(row) -> (spc, mae) | None``."""
     pairs = [lookup(row) for row in table.itertuples()]

@@ -4,7 +4,6 @@ import pytest
 import torch
 from torchvision import models
 
-import poslib.weights as W
 from poslib.data import load_images
 from poslib.encoders import ENCODERS, build_encoder, check_encoder, imagenet_classifier
 from poslib.fetch import FetchError
