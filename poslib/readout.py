@@ -231,12 +231,19 @@ def _group_maps(readouts: Sequence[PosENet], taps) -> list[tuple[list[int], torc
     return out
 
 
+def _in_readout_order(parts: list[tuple[list[int], torch.Tensor]], dim: int) -> torch.Tensor:
+    """Concatenate per-group values along ``dim`` and put them back in the read-outs' order."""
+    joined = torch.cat([values for _, values in parts], dim=dim)
+    order = [i for idx, _ in parts for i in idx]
+    if order == sorted(order):
+        return joined
+    return joined.index_select(dim, torch.tensor(order, device=joined.device).argsort())
+
+
 def forward_many(readouts: Sequence[PosENet], taps: torch.Tensor | Taps) -> torch.Tensor:
     """The outputs of several read-outs on the same input batch, stacked: (N, R, out, out)."""
-    parts = _group_maps(readouts, taps)
-    stacked = torch.cat([upsample(maps, readouts[idx[0]].out_size) for idx, maps in parts], dim=1)
-    order = [i for idx, _ in parts for i in idx]
-    return stacked if order == sorted(order) else stacked[:, torch.tensor(order).argsort()]
+    parts = [(idx, upsample(maps, readouts[idx[0]].out_size)) for idx, maps in _group_maps(readouts, taps)]
+    return _in_readout_order(parts, dim=1)
 
 
 def upsampled_mse(maps: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -261,6 +268,4 @@ def upsampled_mse(maps: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 def train_losses(readouts: Sequence[PosENet], taps, targets: torch.Tensor) -> torch.Tensor:
     """Each read-out's MSE against its target (R, S, S) on one batch, shape (R,)."""
     parts = [(idx, upsampled_mse(maps, targets[idx])) for idx, maps in _group_maps(readouts, taps)]
-    order = [i for idx, _ in parts for i in idx]
-    flat = torch.cat([v for _, v in parts])
-    return flat if order == sorted(order) else flat[torch.tensor(order).argsort()]
+    return _in_readout_order(parts, dim=0)
