@@ -7,6 +7,7 @@ list of feature maps. Taps come from torchvision's ``create_feature_extractor``.
 | name          | taps (channels @ side for a 224 input)                                       |
 |---------------|-------------------------------------------------------------------------------|
 | vgg16         | relu1_2 64@224, relu2_2 128@112, relu3_3 256@56, relu4_3 512@28, relu5_3 512@14 |
+| vgg16_bn      | the same taps of VGG16 with BatchNorm (CRAFT's backbone: f5 is relu5_2)       |
 | vgg16_nopad   | the same layers with every conv's zero padding removed (Sec. 4)              |
 | mobilenet_v2  | features.1 16@112, .3 24@56, .6 32@28, .13 96@14, .18 1280@7 (last at each size) |
 | resnet152     | layer1 256@56, layer2 512@28, layer3 1024@14, layer4 2048@7 (as the official code; no stem) |
@@ -23,7 +24,8 @@ from torch import nn
 from torchvision import models
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from .weights import MOBILENET_V2_TORCHVISION, VGG16_CAFFE, Preprocess, torchvision_state_dict
+from .weights import (CRAFT_MLT25K, HED_BSDS500, MOBILENET_V2_TORCHVISION, VGG16_CAFFE, Preprocess,
+                      torchvision_state_dict)
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,13 @@ class Arch:
 
 
 VGG16_TAPS = {"3": "relu1_2", "8": "relu2_2", "15": "relu3_3", "22": "relu4_3", "29": "relu5_3"}
+VGG16_BN_TAPS = {"5": "relu1_2", "12": "relu2_2", "22": "relu3_3", "32": "relu4_3", "42": "relu5_3"}
+CRAFT_TAPS = {**{k: v for k, v in VGG16_BN_TAPS.items() if k != "42"}, "39": "relu5_2"}
 ARCHS: dict[str, Arch] = {
-    "vgg16": Arch(VGG16_TAPS, (64, 128, 256, 512, 512), ("imagenet", "torchvision")),
+    # "hed": the VGG16 body of the HED edge detector (BSDS500), a network trained for a dense task.
+    "vgg16": Arch(VGG16_TAPS, (64, 128, 256, 512, 512), ("imagenet", "torchvision", "hed")),
+    # "craft": the backbone of the CRAFT text detector; "torchvision": ImageNet VGG16-BN (online).
+    "vgg16_bn": Arch(VGG16_BN_TAPS, (64, 128, 256, 512, 512), ("craft", "torchvision")),
     "vgg16_nopad": Arch(VGG16_TAPS, (64, 128, 256, 512, 512), ("imagenet", "torchvision")),
     "mobilenet_v2": Arch({"1": "features.1", "3": "features.3", "6": "features.6", "13": "features.13",
                           "18": "features.18"}, (16, 24, 32, 96, 1280), ("imagenet", "torchvision")),
@@ -88,10 +95,11 @@ def _vgg16_features(weights: str, seed: int, weights_path: str | Path | None, pa
             torch.manual_seed(seed)
             features = models.vgg16(weights=None).features  # torchvision's own VGG init
         prov, pre = {"source": "random init", "seed": seed}, "caffe"
-    elif weights == "imagenet" and weights_path is None:
+    elif weights in ("imagenet", "hed") and weights_path is None:
+        bundled = VGG16_CAFFE if weights == "imagenet" else HED_BSDS500
         features = models.vgg16(weights=None, init_weights=False).features
-        features.load_state_dict(VGG16_CAFFE.state_dict(), strict=True)
-        prov, pre = VGG16_CAFFE.provenance(), VGG16_CAFFE.preprocess
+        features.load_state_dict(bundled.state_dict(), strict=True)
+        prov, pre = bundled.provenance(), bundled.preprocess
     else:  # torchvision's VGG16 (online, TORCH_HOME cache, or a local file)
         state, prov = torchvision_state_dict(models.VGG16_Weights.IMAGENET1K_V1, weights_path)
         features = models.vgg16(weights=None, init_weights=False).features
@@ -104,6 +112,16 @@ def _vgg16_features(weights: str, seed: int, weights_path: str | Path | None, pa
                 m.padding = (0, 0)
         prov = {**prov, "padding": "removed from every conv (weights unchanged)"}
     return features, prov, pre
+
+
+def _vgg16_bn_features(weights: str, seed: int, weights_path: str | Path | None) -> tuple[nn.Module, dict]:
+    if weights == "craft":
+        features = models.vgg16_bn(weights=None, init_weights=False).features[:40]  # up to relu5_2
+        features.load_state_dict(CRAFT_MLT25K.state_dict(), strict=True)
+        return features, CRAFT_MLT25K.provenance()
+    model, prov = _torchvision_model(models.vgg16_bn, models.VGG16_BN_Weights.IMAGENET1K_V1, None, weights, seed,
+                                     weights_path)
+    return model.features, prov
 
 
 def _torchvision_model(builder, enum: models.WeightsEnum, bundled, weights: str, seed: int,
@@ -141,7 +159,8 @@ def build_encoder(name: str, weights: str = "imagenet", *, preprocess: str = "we
     Args:
         name: one of ``ENCODERS``.
         weights: "imagenet" (the bundled ImageNet weights; for resnet152 torchvision's file),
-            "torchvision" (torchvision's IMAGENET1K_V1 for vgg16 / mobilenet_v2, online or cached),
+            "torchvision" (torchvision's IMAGENET1K_V1, online or cached), "hed" (vgg16: the HED
+            edge detector's body), "craft" (vgg16_bn: the CRAFT text detector's backbone),
             "random" (the same network, seeded torchvision init: a control), "none" for name="none".
         preprocess: "weights" (the input the weights were trained with; random weights get the
             same as the architecture's ImageNet weights), or a ``Preprocess`` kind to force one,
@@ -156,8 +175,13 @@ def build_encoder(name: str, weights: str = "imagenet", *, preprocess: str = "we
     if name == "none":
         kind = "tensor" if preprocess == "weights" else preprocess
         return Encoder(name, weights, None, Preprocess(kind), ["image"], [3], {"source": "no encoder"})
+    taps = dict(arch.taps)
     if name in ("vgg16", "vgg16_nopad"):
         module, prov, kind = _vgg16_features(weights, seed, weights_path, pad=name == "vgg16")
+    elif name == "vgg16_bn":
+        module, prov = _vgg16_bn_features(weights, seed, weights_path)
+        taps = CRAFT_TAPS if weights == "craft" else taps
+        kind = "torchvision"
     else:
         module, prov = (_mobilenet_v2 if name == "mobilenet_v2" else _resnet152)(weights, seed, weights_path)
         if name == "mobilenet_v2":
@@ -165,8 +189,8 @@ def build_encoder(name: str, weights: str = "imagenet", *, preprocess: str = "we
         kind = "torchvision"
     if preprocess != "weights":
         kind = preprocess
-    body = create_feature_extractor(module.eval(), return_nodes=dict(arch.taps))
-    return Encoder(name, weights, body, Preprocess(kind), list(arch.taps.values()), list(arch.channels), prov)
+    body = create_feature_extractor(module.eval(), return_nodes=taps)
+    return Encoder(name, weights, body, Preprocess(kind), list(taps.values()), list(arch.channels), prov)
 
 
 def imagenet_classifier(weights_path: str | Path | None = None) -> tuple[nn.Module, Preprocess, list[str]]:

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from .data import ImageItem, photo_items, synthetic_items
-from .encoders import build_encoder, check_encoder
+from .encoders import Encoder, build_encoder, check_encoder
 from .features import compute_features
 from .patterns import check_pattern, make_pattern
 from .photos import folder_images, photo_pool
@@ -101,7 +101,7 @@ class GridResult:
 
 
 def run_grid(
-    encoder: str,
+    encoder: str | Encoder,
     *,
     patterns: Sequence[str],
     readouts: Sequence[ReadoutSpec],
@@ -115,14 +115,20 @@ def run_grid(
     keep_predictions: int = 4,
     progress: bool = True,
 ) -> GridResult:
-    """Train and evaluate one read-out per (pattern, read-out variant, seed) on ``encoder``'s cached taps."""
-    check_encoder(encoder, None if encoder == "none" else weights)
+    """Train and evaluate one read-out per (pattern, read-out variant, seed) on ``encoder``'s cached taps.
+
+    ``encoder``: a name of ``build_encoder`` (with ``weights``, ``preprocess``, ``weights_path``) or a
+    ready ``Encoder`` (e.g. a trained task network's body, ``dense.task_encoder``).
+    """
+    if isinstance(encoder, str):
+        check_encoder(encoder, None if encoder == "none" else weights)
     for p in patterns:
         check_pattern(p)
     if not readouts or not seeds:
         raise ValueError("need at least one read-out variant and one seed")
     dev = pick_device(device)
-    enc = build_encoder(encoder, weights, preprocess=preprocess, weights_path=weights_path)
+    enc = encoder if isinstance(encoder, Encoder) else build_encoder(encoder, weights, preprocess=preprocess,
+                                                                     weights_path=weights_path)
     feats = compute_features(enc, data.train, precision=profile.precision, device=dev, progress=progress)
     tests = {name: compute_features(enc, items, precision=profile.precision, device=dev, progress=progress)
              for name, items in data.tests.items()}
@@ -147,7 +153,7 @@ def run_grid(
             for (p, spec, seed), model, ev in zip(members, models, evals):
                 key = (p, spec.layers, spec.kernel_size, spec.padding, spec.taps_label, seed, test_name)
                 predictions[key] = ev.predictions
-                rows.append({"encoder": encoder, "weights": enc.weights, "preprocess": enc.preprocess.kind,
+                rows.append({"encoder": enc.name, "weights": enc.weights, "preprocess": enc.preprocess.kind,
                              "pattern": p, "layers": spec.layers, "kernel": spec.kernel_size,
                              "padding": spec.padding, "taps": spec.taps_label,
                              "hidden": model.hidden_channels if spec.layers > 1 else None,

