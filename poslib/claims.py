@@ -146,10 +146,11 @@ def _table5(r):
 
 
 def _table6_rows(r) -> tuple[pd.Series, dict[str, pd.Series]]:
+    """ImageNet VGG16's SPC on photos by pattern, and the other models' (HED and CRAFT by their weights)."""
     t = r["table6"]
-    t = t[t.test_set == "photos"]
+    t = t[t.test_set == "photos"].assign(model=lambda d: d.weights.where(d.weights.isin(["hed", "craft"]), d.encoder))
     base = _spc(t, encoder="vgg16", weights="imagenet")
-    return base, {e: _spc(t, encoder=e) for e in t.encoder.unique() if e != "vgg16"}
+    return base, {m: _spc(t, model=m) for m in t.model.unique() if m != "vgg16"}
 
 
 def _table6(r):
@@ -161,6 +162,11 @@ def _table6(r):
         parts.append(f"{e} " + "/".join(f"{got[p]:.3f}" for p in base.index))
     ours = (f"SPC on photos ({'/'.join(base.index)}): ImageNet VGG16 " + "/".join(f"{base[p]:.3f}" for p in base.index)
             + "; " + "; ".join(parts) + f"; higher in {sum(holds)} of {len(holds)}")
+    control = others.get("vgg_task_random")
+    if control is not None:  # the same architecture untrained: does the *task* add the information?
+        above = sum(others[e][p] > control[p] for e in ("vgg_sod", "vgg_ss") for p in base.index)
+        ours += (f" (untrained same architecture " + "/".join(f"{control[p]:.3f}" for p in base.index)
+                 + f": the task networks are above it in {above} of {2 * len(base)})")
     return ours, _by_count(holds)
 
 

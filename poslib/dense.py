@@ -127,8 +127,15 @@ class TaskRun:
     seconds: float = 0.0  # training time (summed over resumed sessions)
     checkpoint: Path | None = None
 
-    def checkpoint_sha256(self) -> str | None:
-        return hashlib.sha256(self.checkpoint.read_bytes()).hexdigest() if self.checkpoint else None
+
+
+def state_digest(module: nn.Module) -> str:
+    """sha256 of a module's parameters and buffers: the identity of trained weights in the feature cache."""
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def check_task(task: str) -> None:
@@ -138,11 +145,12 @@ def check_task(task: str) -> None:
 
 def train_task(net: TaskNet, images: torch.Tensor, labels: torch.Tensor, task: str, config: TaskConfig, *,
                checkpoint: str | Path | None = None, device: torch.device | str = "cpu",
-               progress: bool = True) -> TaskRun:
+               max_epochs: int | None = None, progress: bool = True) -> TaskRun:
     """Train ``net`` on images (N, 3, H, W) in [0, 1] and label maps (N, H, W).
 
     With ``checkpoint``, the state is saved after every epoch and a later call resumes from it (a
-    finished run is loaded, not repeated).
+    finished run is loaded, not repeated). ``max_epochs`` stops this call after that many epochs
+    (an interruption on purpose; the next call resumes).
     """
     check_task(task)
     device = torch.device(device)
@@ -161,9 +169,10 @@ def train_task(net: TaskNet, images: torch.Tensor, labels: torch.Tensor, task: s
     orders = [torch.randperm(len(images), generator=gen) for _ in range(config.epochs)]  # same order on resume
     dtype = torch.bfloat16 if config.precision == "bf16" else torch.float32
     n_batches = -(-len(images) // config.batch_size)
-    bar = tqdm(total=(config.epochs - start) * n_batches, desc=f"{task} ({'pad' if net.pad else 'no pad'})",
+    stop = config.epochs if max_epochs is None else min(config.epochs, start + max_epochs)
+    bar = tqdm(total=(stop - start) * n_batches, desc=f"{task} ({'pad' if net.pad else 'no pad'})",
                unit="batch", disable=not progress)
-    for epoch in range(start, config.epochs):
+    for epoch in range(start, stop):
         t0, total = time.perf_counter(), 0.0
         net.train()
         for idx in orders[epoch].split(config.batch_size):
@@ -219,15 +228,15 @@ def score_segmentation(scores: torch.Tensor, labels: torch.Tensor, n_classes: in
     return {"miou": miou, "iou_per_class": per_class.tolist()}
 
 
-def task_encoder(net: TaskNet, name: str, provenance: dict) -> Encoder:
+def task_encoder(net: TaskNet, name: str, provenance: dict, weights: str = "trained") -> Encoder:
     """The trained body of ``net`` as a frozen encoder with the f1..f5 taps, for read-outs (Table 6).
 
-    ``provenance`` must identify the weights (e.g. the checkpoint's sha256 as ``file_sha256``): the
-    feature cache is keyed by it.
+    The feature cache knows the weights by ``state_digest`` (stored as ``file_sha256``).
     """
     body = create_feature_extractor(net.body.eval(), return_nodes=dict(VGG16_BN_TAPS))
-    return Encoder(name, "trained", body, Preprocess("torchvision"), list(VGG16_BN_TAPS.values()),
-                   tap_channels(net.width), provenance)
+    prov = {**provenance, **net.describe(), "file_sha256": state_digest(net.body)}
+    return Encoder(name, weights, body, Preprocess("torchvision"), list(VGG16_BN_TAPS.values()),
+                   tap_channels(net.width), prov)
 
 
 

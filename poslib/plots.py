@@ -80,17 +80,57 @@ def glue_figure(name: str, fig: plt.Figure) -> None:
 
 
 def prediction_grid(images: Sequence[torch.Tensor], rows: Mapping[str, Sequence[torch.Tensor]],
-                    *, panel: float = 1.5, title: str | None = None) -> plt.Figure:
-    """Input images in the first row, then one row of predicted maps per label (one map per image)."""
+                    *, panel: float = 1.5, title: str | None = None, label_rows: Sequence[str] = (),
+                    n_labels: int = 7) -> plt.Figure:
+    """Input images in the first row, then one row of predicted maps per label (one map per image).
+
+    Maps are grey levels in [0, 1], except the rows named in ``label_rows``: integer label maps
+    (0 .. n_labels - 1) drawn in distinct colours, background black.
+    """
     n_rows, n_cols = 1 + len(rows), len(images)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(panel * n_cols + 1.2, panel * n_rows), squeeze=False)
     for j, img in enumerate(images):
         axes[0, j].imshow(torch.as_tensor(img).permute(1, 2, 0).clamp(0, 1))
     for i, (label, maps) in enumerate(rows.items(), start=1):
         for j, m in enumerate(maps):
-            axes[i, j].imshow(torch.as_tensor(m), cmap="gray", vmin=0, vmax=1)
+            if label in label_rows:
+                axes[i, j].imshow(torch.as_tensor(m), cmap=label_colours(n_labels), vmin=-0.5, vmax=n_labels - 0.5,
+                                  interpolation="nearest")
+            else:
+                axes[i, j].imshow(torch.as_tensor(m), cmap="gray", vmin=0, vmax=1)
         axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def label_colours(n: int):
+    """A colour map for label maps: black background, then tab10 colours."""
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(["black"] + [plt.get_cmap("tab10")(i % 10) for i in range(n - 1)])
+
+
+def position_figure(mean_mask, centres: Sequence[tuple[float, float]], *, title: str | None = None) -> plt.Figure:
+    """Where objects lie: the mean object mask (share of images with an object at each pixel) and a
+    2-D histogram of object centres (fractions of the image side)."""
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.2))
+    im = axes[0].imshow(mean_mask, cmap="magma", vmin=0)
+    axes[0].set_title("mean object mask", fontsize=9)
+    fig.colorbar(im, ax=axes[0], fraction=0.046)
+    c = np.asarray(centres, dtype=float).reshape(-1, 2)
+    h = axes[1].hist2d(c[:, 0], c[:, 1], bins=8, range=[[0, 1], [0, 1]], cmap="viridis")
+    axes[1].invert_yaxis()
+    axes[1].set_aspect("equal")
+    axes[1].set_title("object centres (x, y)", fontsize=9)
+    fig.colorbar(h[3], ax=axes[1], fraction=0.046)
+    for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
     if title:

@@ -17,13 +17,15 @@ import pandas as pd
 import torch
 
 from .composites import Composites, CompositeSpec, make_composites
-from .dense import TASKS, TaskNet, TaskRun, check_task, predict, score_saliency, score_segmentation, task_encoder, train_task
+from .dense import (TASKS, TaskNet, TaskRun, calibrate_batchnorm, check_task, predict, score_saliency,
+                    score_segmentation, task_encoder, train_task)
 from .encoders import Encoder
 from .fetch import cache_root
 from .profiles import Profile
 from .stamps import CLASS_NAMES
 
 ENCODER_NAMES = {"saliency": "vgg_sod", "segmentation": "vgg_ss"}  # the paper's VGG-SOD and VGG-SS
+CONTROL_NAME = "vgg_task_random"  # the same architecture, untrained: what the architecture alone gives
 
 
 def task_data(profile: Profile, *, seed: int = 0, centre_bias: float = 0.5) -> tuple[Composites, Composites]:
@@ -84,7 +86,10 @@ def summarize_tasks(table: pd.DataFrame) -> pd.DataFrame:
     g = table.groupby(["task", "padding"], sort=False)
     out = g.agg(**{f"{c}_{s}": (c, s) for c in scores for s in ("mean", "std")},
                 n_seeds=("seed", "nunique"), train_seconds_mean=("train_seconds", "mean")).reset_index()
-    return out.rename(columns={f"{c}_std": f"{c}_sd" for c in scores})
+    out = out.rename(columns={f"{c}_std": f"{c}_sd" for c in scores})
+    for c in scores:  # one seed: sd 0 (as the read-out tables); a score the task does not have stays empty
+        out[f"{c}_sd"] = out[f"{c}_sd"].where(out[f"{c}_mean"].isna() | out[f"{c}_sd"].notna(), 0.0)
+    return out
 
 
 def task_encoders(results: TaskResults, task: str, *, pad: bool = True) -> dict[int, Encoder]:
@@ -92,7 +97,19 @@ def task_encoders(results: TaskResults, task: str, *, pad: bool = True) -> dict[
     out = {}
     for (t, p, seed), run in results.runs.items():
         if t == task and p == pad:
-            prov = {"source": f"trained here for {task} (Sec. 4.2)", "seed": seed, "file": str(run.checkpoint),
-                    "file_sha256": run.checkpoint_sha256(), **run.net.describe()}
+            prov = {"source": f"trained here for {task} (Sec. 4.2)", "seed": seed, "checkpoint": str(run.checkpoint)}
             out[seed] = task_encoder(run.net, ENCODER_NAMES[task], prov)
+    return out
+
+
+def control_encoders(train: Composites, profile: Profile, seeds=(0,), *, calibration_images: int = 256,
+                     device: torch.device | str = "cpu") -> dict[int, Encoder]:
+    """Untrained task networks (zero padding, the profile's width) as frozen encoders, one per seed,
+    with BatchNorm statistics estimated on the first training composites."""
+    images = train.tensors()[0][:calibration_images]
+    out = {}
+    for seed in seeds:
+        net = calibrate_batchnorm(TaskNet(1, width=profile.task_width, pad=True, seed=seed), images, device=device)
+        prov = {"source": "random init (torch defaults), BatchNorm statistics from training composites", "seed": seed}
+        out[seed] = task_encoder(net.cpu(), CONTROL_NAME, prov, weights="random")
     return out

@@ -81,6 +81,8 @@ def test_method_results_file_matches_glued_numbers(smoke_book):
     ("03_existence", {"test_sets": ["pascal"]}, "valid: photos, black, white, noise"),
     ("04_readout_design", {"kernels": [1, 4]}, "positive odd integer"),
     ("06_padding", {"posenet_paddings": [-1]}, "integers >= 0"),
+    ("08_tasks", {"tasks": ["detection"]}, "valid: saliency, segmentation"),
+    ("08_tasks", {"pretrained_dense": ["fcn"]}, "valid: hed, craft"),
 ])
 def test_wrong_parameters_stop_the_notebook_with_a_clear_error(tmp_path, notebook, parameters, message):
     with pytest.raises(pm.PapermillExecutionError) as err:
@@ -140,6 +142,9 @@ SECTIONS = {  # results file -> (notebook, the cells it promises: column -> valu
     "table3.csv": ("05_where", {"taps": {"f1", "f2", "f3", "f4", "f5", "all"}, "pattern": {"H", "G"}}),
     "table4.csv": ("06_padding", {"encoder": {"none", "vgg16", "vgg16_nopad"}, "padding": {0, 1, 2},
                                   "pattern": {"H", "G", "HS"}}),
+    "table6.csv": ("08_tasks", {"encoder": {"vgg16", "vgg16_bn", "vgg_sod", "vgg_ss", "vgg_task_random"},
+                                "weights": {"imagenet", "hed", "craft", "trained", "random"},
+                                "pattern": {"H", "G", "HS"}, "test_set": {"photos", "black", "white", "noise"}}),
 }
 RESULT_COLUMNS = ["encoder", "weights", "pattern", "layers", "kernel", "padding", "taps", "test_set", "spc_mean",
                   "spc_sd", "mae_mean", "mae_sd", "n_images", "n_seeds", "paper_spc", "paper_mae"]
@@ -180,21 +185,46 @@ def test_glued_numbers_equal_the_results_files(smoke_book):
     nopad = t4[(t4.encoder == "vgg16_nopad") & (t4.test_set == "photos") & (t4.pattern == "G")].spc_mean.item()
     assert float(g4["t4_nopad_G"]) == pytest.approx(nopad, abs=1e-9)
     claims = pd.read_csv(smoke_book / "results" / "claims.csv")
-    g8 = glued(sections / "08_summary.ipynb")
+    g8 = glued(sections / "09_summary.ipynb")
     assert int(g8["n_claims"]) == len(claims) and int(g8["n_reproduced"]) == (claims.verdict == "reproduced").sum()
+
+
+def test_table5_has_both_tasks_with_and_without_padding_beside_the_paper(smoke_book):
+    t5 = pd.read_csv(smoke_book / "results" / "table5.csv")
+    assert list(t5.columns[:8]) == ["task", "padding", "fmeasure_mean", "fmeasure_sd", "mae_mean", "mae_sd",
+                                    "miou_mean", "miou_sd"]
+    assert set(zip(t5.task, t5.padding)) == {(t, p) for t in ("saliency", "segmentation")
+                                             for p in ("zero padding", "no padding")}
+    sal, seg = t5[t5.task == "saliency"], t5[t5.task == "segmentation"]
+    assert sal[["fmeasure_mean", "mae_mean"]].notna().all().all() and sal.miou_mean.isna().all()
+    assert seg.miou_mean.between(0, 1).all() and seg.fmeasure_mean.isna().all()
+    assert sal.set_index("padding").paper_fmeasure_ecssd.to_dict() == {"zero padding": 0.78, "no padding": 0.36}
+    assert seg.set_index("padding").paper_miou.to_dict() == {"zero padding": 0.231, "no padding": 0.123}
+    meta = json.loads((smoke_book / "results" / "table5.json").read_text())["settings"]
+    assert meta["profile"]["name"] == "smoke" and len(meta["per_seed"]) == 4 * t5.n_seeds.max()
+    assert all(r["train_seconds"] > 0 for r in meta["per_seed"])
+    g = glued(smoke_book / "book" / "sections" / "08_tasks.ipynb")
+    assert float(g["t5_f_pad"]) == pytest.approx(sal.set_index("padding").fmeasure_mean["zero padding"], abs=1e-9)
+    assert float(g["t5_miou_nopad"]) == pytest.approx(seg.set_index("padding").miou_mean["no padding"], abs=1e-9)
+    t6 = pd.read_csv(smoke_book / "results" / "table6.csv")
+    row = t6[(t6.encoder == "vgg_ss") & (t6.pattern == "H") & (t6.test_set == "photos")]
+    assert row.paper_spc.item() == pytest.approx(0.982)
+    assert t6[t6.weights.isin(["hed", "craft", "random"])].paper_spc.isna().all()
 
 
 def test_scorecard_covers_every_claim_with_a_verdict(smoke_book):
     claims = pd.read_csv(smoke_book / "results" / "claims.csv", keep_default_na=False)
     assert {"existence", "posenet_zero", "stripes", "resnet", "layers", "kernels", "levels", "nopad",
-            "posenet_padding", "content", "table5", "table6"} <= set(claims.key)
+            "posenet_padding", "content", "table5", "table6", "table6_dense"} <= set(claims.key)
+    assert (claims.set_index("key").loc[["table5", "table6"], "verdict"] != "not tested").all()
     assert set(claims.verdict) <= {"reproduced", "partly", "not reproduced", "not tested", "assessed by eye", "new finding"}
     assert (claims.ours != "").all() and (claims.paper != "").all()
 
 
 def test_every_figure_has_a_caption_with_its_settings(smoke_book):
     html = (smoke_book / "_build" / "html" / "book" / "sections")
-    for page in ("01_method", "03_existence", "04_readout_design", "05_where", "06_padding", "07_case_study"):
+    for page in ("01_method", "03_existence", "04_readout_design", "05_where", "06_padding", "07_case_study",
+                 "08_tasks"):
         text = (html / f"{page}.html").read_text()
         captions = re.findall(r'<figcaption>(.*?)</figcaption>', text, flags=re.S)
         made_by_a_run = [c for c in captions if "Settings:" in c]  # (the targets figure depends on nothing)
