@@ -27,12 +27,11 @@ from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 from tqdm.auto import tqdm
 
-from .encoders import Encoder
+from .encoders import VGG16_BN_TAPS, Encoder
 from .metrics import confusion_matrix, mae, max_fmeasure, mean_iou
 from .weights import Preprocess
 
 VGG16_BLOCKS = (2, 2, 3, 3, 3)
-VGG16_BN_TAPS = {"5": "relu1_2", "12": "relu2_2", "22": "relu3_3", "32": "relu4_3", "42": "relu5_3"}
 TASKS = ("saliency", "segmentation")
 
 
@@ -216,10 +215,21 @@ def predict(net: TaskNet, images: torch.Tensor, *, batch_size: int = 32, device:
     return torch.cat(out)
 
 
-def score_saliency(probs: torch.Tensor, labels: torch.Tensor) -> dict:
-    """Max F-measure (beta^2 = 0.3) and MAE of saliency maps against the masks ``labels > 0``."""
+BORDER_FRACTION = 1 / 8  # the border band of ``score_saliency``: 28 px of a 224 image
+
+
+def score_saliency(probs: torch.Tensor, labels: torch.Tensor, *, border: float = BORDER_FRACTION) -> dict:
+    """Max F-measure (beta^2 = 0.3) and MAE of saliency maps against the masks ``labels > 0``, and
+    the MAE split into the band within ``border`` x side of the image edge and the interior (where
+    a network without padding should suffer most is near the border)."""
     masks = labels > 0
-    return {"fmeasure": max_fmeasure(probs, masks), "mae": mae(probs, masks.float()).mean().item()}
+    err = (probs.float() - masks.float()).abs()
+    h, w = err.shape[-2:]
+    bh, bw = max(1, round(h * border)), max(1, round(w * border))
+    band = torch.ones(h, w, dtype=torch.bool)
+    band[bh:h - bh, bw:w - bw] = False
+    return {"fmeasure": max_fmeasure(probs, masks), "mae": mae(probs, masks.float()).mean().item(),
+            "mae_border": err[:, band].mean().item(), "mae_interior": err[:, ~band].mean().item()}
 
 
 def score_segmentation(scores: torch.Tensor, labels: torch.Tensor, n_classes: int) -> dict:

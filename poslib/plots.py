@@ -99,7 +99,12 @@ def prediction_grid(images: Sequence[torch.Tensor], rows: Mapping[str, Sequence[
             else:
                 axes[i, j].imshow(torch.as_tensor(m), cmap="gray", vmin=0, vmax=1)
         axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    for ax in axes.flat:
+    return _without_ticks(fig, axes.flat, title)
+
+
+def _without_ticks(fig: plt.Figure, axes, title: str | None) -> plt.Figure:
+    """Panels of images: no ticks (labels stay), an optional title, a tight layout."""
+    for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
     if title:
@@ -130,10 +135,4 @@ def position_figure(mean_mask, centres: Sequence[tuple[float, float]], *, title:
     axes[1].set_aspect("equal")
     axes[1].set_title("object centres (x, y)", fontsize=9)
     fig.colorbar(h[3], ax=axes[1], fraction=0.046)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _without_ticks(fig, axes, title)

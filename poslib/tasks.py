@@ -82,7 +82,7 @@ def run_tasks(train: Composites, test: Composites, profile: Profile, *, tasks=TA
 
 def summarize_tasks(table: pd.DataFrame) -> pd.DataFrame:
     """Table 5: mean and standard deviation over seeds of each score, per task and padding."""
-    scores = [c for c in ("fmeasure", "mae", "miou") if c in table]
+    scores = [c for c in ("fmeasure", "mae", "miou", "mae_border", "mae_interior") if c in table]
     g = table.groupby(["task", "padding"], sort=False)
     out = g.agg(**{f"{c}_{s}": (c, s) for c in scores for s in ("mean", "std")},
                 n_seeds=("seed", "nunique"), train_seconds_mean=("train_seconds", "mean")).reset_index()

@@ -102,6 +102,16 @@ def test_fmeasure_equals_a_direct_computation_per_threshold():
     assert max_fmeasure(torch.zeros(5, 16, 16), masks) < max_fmeasure(probs, masks)
 
 
+def test_saliency_mae_splits_into_border_band_and_interior():
+    labels = torch.zeros(2, 16, 16, dtype=torch.long)
+    labels[:, 6:10, 6:10] = 3
+    probs = (labels > 0).float()
+    probs[:, 0, :] = 1.0  # wrong only on the top row, inside the border band (2 px of 16)
+    s = score_saliency(probs, labels)
+    assert s["mae_interior"] == 0 and s["mae_border"] == pytest.approx(16 / (256 - 144))
+    assert s["mae"] == pytest.approx(16 / 256)
+
+
 def test_mean_iou_by_hand():
     labels = torch.tensor([[0, 0, 1, 1], [2, 2, 2, 0]])
     pred = torch.tensor([[0, 1, 1, 1], [2, 2, 0, 0]])
