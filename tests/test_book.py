@@ -76,7 +76,7 @@ def test_method_results_file_matches_glued_numbers(smoke_book):
 
 @pytest.mark.parametrize("notebook, parameters, message", [
     ("01_method", {"profile": "fast"}, "valid profiles: smoke, cpu, paper"),
-    ("03_existence", {"encoders": ["alexnet"]}, "valid encoders: vgg16, vgg16_nopad, mobilenet_v2, resnet152, none"),
+    ("03_existence", {"encoders": ["alexnet"]}, "valid encoders: vgg16, vgg16_bn, vgg16_nopad, mobilenet_v2, resnet152, none"),
     ("03_existence", {"patterns": ["D"]}, "valid patterns: H, V, G, HS, VS"),
     ("03_existence", {"test_sets": ["pascal"]}, "valid: photos, black, white, noise"),
     ("04_readout_design", {"kernels": [1, 4]}, "positive odd integer"),

@@ -90,7 +90,7 @@ def test_preprocessing_conventions():
 def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ValueError, match="valid encoders: " + ", ".join(ENCODERS)):
         check_encoder("alexnet")
-    with pytest.raises(ValueError, match="valid: imagenet, torchvision, random"):
+    with pytest.raises(ValueError, match="valid: imagenet, torchvision, hed, random"):
         build_encoder("vgg16", "places365")
 
 
