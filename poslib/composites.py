@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .data import random_crop
+from .data import crop_fraction, random_crop
 from .fetch import cache_root
 from .photos import photo_pool
 from .stamps import CLASS_NAMES, stamp_table
@@ -105,9 +105,7 @@ def _one(spec: CompositeSpec, index: int, backgrounds: list[str], stamps: pd.Dat
     s = spec.size
     with Image.open(backgrounds[rng.integers(len(backgrounds))]) as img:
         img = img.convert("RGB")
-        top, left, h, w = random_crop(rng)
-        img = img.crop((round(left * img.width), round(top * img.height),
-                        round((left + w) * img.width), round((top + h) * img.height)))
+        img = crop_fraction(img, random_crop(rng))
         canvas = np.asarray(img.resize((s, s), Image.Resampling.BILINEAR), dtype=np.float32).copy()
     labels = np.zeros((s, s), np.uint8)
     placement = "centre" if rng.random() < spec.centre_bias else "uniform"

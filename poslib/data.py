@@ -62,6 +62,13 @@ def random_crop(rng: np.random.Generator) -> tuple[float, float, float, float]:
     return (round(float(rng.uniform(0, 1 - h)), 4), round(float(rng.uniform(0, 1 - w)), 4), round(h, 4), round(w, 4))
 
 
+def crop_fraction(img, crop: tuple[float, float, float, float]):
+    """The part of a PIL image given by a crop (top, left, height, width) in fractions of its size."""
+    top, left, h, w = crop
+    return img.crop((round(left * img.width), round(top * img.height),
+                     round((left + w) * img.width), round((top + h) * img.height)))
+
+
 def photo_items(table, crops_per_photo: int = 1, seed: int = 0) -> list[ImageItem]:
     """Items for the photos of a manifest (``photo_pool()`` or ``folder_images()`` rows).
 
@@ -104,8 +111,6 @@ def load_items(items, size: int = 224) -> torch.Tensor:
         with Image.open(item.path) as img:
             img = img.convert("RGB")
             if item.crop is not None:
-                top, left, h, w = item.crop
-                img = img.crop((round(left * img.width), round(top * img.height),
-                                round((left + w) * img.width), round((top + h) * img.height)))
+                img = crop_fraction(img, item.crop)
             out[i] = TF.to_tensor(TF.resize(img, [size, size]))
     return out
