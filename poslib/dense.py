@@ -28,6 +28,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from tqdm.auto import tqdm
 
 from .encoders import VGG16_BN_TAPS, Encoder
+from .features import PRECISIONS, check_precision
 from .metrics import confusion_matrix, mae, max_fmeasure, mean_iou
 from .weights import Preprocess
 
@@ -104,8 +105,7 @@ class TaskConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if self.precision not in ("bf16", "fp32"):
-            raise ValueError(f"precision must be 'bf16' or 'fp32', got {self.precision!r}")
+        check_precision(self.precision)
 
 
 def _targets(labels: torch.Tensor, task: str) -> torch.Tensor:
@@ -125,7 +125,6 @@ class TaskRun:
     epoch_loss: list[float] = field(default_factory=list)
     seconds: float = 0.0  # training time (summed over resumed sessions)
     checkpoint: Path | None = None
-
 
 
 def state_digest(module: nn.Module) -> str:
@@ -166,7 +165,7 @@ def train_task(net: TaskNet, images: torch.Tensor, labels: torch.Tensor, task: s
         start, run.epoch_loss, run.seconds = state["epoch"], state["epoch_loss"], state["seconds"]
     gen = torch.Generator().manual_seed(config.seed)
     orders = [torch.randperm(len(images), generator=gen) for _ in range(config.epochs)]  # same order on resume
-    dtype = torch.bfloat16 if config.precision == "bf16" else torch.float32
+    dtype = PRECISIONS[config.precision]
     n_batches = -(-len(images) // config.batch_size)
     stop = config.epochs if max_epochs is None else min(config.epochs, start + max_epochs)
     bar = tqdm(total=(stop - start) * n_batches, desc=f"{task} ({'pad' if net.pad else 'no pad'})",
@@ -206,7 +205,7 @@ def predict(net: TaskNet, images: torch.Tensor, *, batch_size: int = 32, device:
     """Saliency probabilities (N, H, W) or class scores (N, K, H, W) as float32 on the CPU."""
     device = torch.device(device)
     net.to(device, memory_format=torch.channels_last).eval()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    dtype = PRECISIONS[check_precision(precision)]
     out = []
     for x in images.split(batch_size):
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
@@ -247,7 +246,6 @@ def task_encoder(net: TaskNet, name: str, provenance: dict, weights: str = "trai
     prov = {**provenance, **net.describe(), "file_sha256": state_digest(net.body)}
     return Encoder(name, weights, body, Preprocess("torchvision"), list(VGG16_BN_TAPS.values()),
                    tap_channels(net.width), prov)
-
 
 
 @torch.no_grad()

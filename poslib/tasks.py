@@ -62,7 +62,8 @@ def run_tasks(train: Composites, test: Composites, profile: Profile, *, tasks=TA
             for seed in seeds:
                 out = 1 if task == "saliency" else n_classes
                 net = TaskNet(out, width=profile.task_width, pad=pad, seed=seed)
-                ckpt = cache_root() / "tasks" / f"{task}-{'pad' if pad else 'nopad'}-{_checkpoint_key(task, pad, train, profile, seed)}.pt"
+                key = _checkpoint_key(task, pad, train, profile, seed)
+                ckpt = cache_root() / "tasks" / f"{task}-{'pad' if pad else 'nopad'}-{key}.pt"
                 run = train_task(net, images, labels, task, profile.task_config(seed), checkpoint=ckpt,
                                  device=device, progress=progress)
                 scores = predict(net, test_images, device=device, precision=profile.precision)
