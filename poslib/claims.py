@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .results import table_profile
+
 REPRODUCED, PARTLY, NOT, UNTESTED = "reproduced", "partly", "not reproduced", "not tested"
 
 
@@ -247,7 +249,13 @@ FILES = {"table1": "table1.csv", "table2": "table2.csv", "table3": "table3.csv",
 
 def scorecard(results_dir: str | Path) -> pd.DataFrame:
     """One row per claim: section, claim, the paper's evidence, ours, verdict, and why it may differ."""
-    results = {k: pd.read_csv(Path(results_dir) / f) for k, f in FILES.items() if (Path(results_dir) / f).exists()}
+    paths = {k: Path(results_dir) / f for k, f in FILES.items() if (Path(results_dir) / f).exists()}
+    profiles = {k: table_profile(p) for k, p in paths.items()}
+    if len(set(profiles.values())) > 1:
+        listing = ", ".join(f"{FILES[k]} ({p or 'no profile recorded'})" for k, p in profiles.items())
+        raise ValueError(f"the results in {results_dir} come from different profiles: {listing}; re-run the "
+                         "sections with one profile (each profile writes to its own folder)")
+    results = {k: pd.read_csv(p) for k, p in paths.items()}
     rows = []
     for c in CLAIMS:
         try:

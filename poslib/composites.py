@@ -27,6 +27,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .data import crop_fraction, random_crop
+from .files import atomic_write, atomic_write_text
 from .fetch import cache_root
 from .photos import photo_pool
 from .stamps import CLASS_NAMES, stamp_table
@@ -163,11 +164,12 @@ def make_composites(spec: CompositeSpec, *, progress: bool = True) -> Composites
         images[i], labels[i], r = _one(spec, i, backgrounds, stamps, classes)
         rows += r
     objects = pd.DataFrame(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez_compressed(tmp, images=images, labels=labels)
-    objects.to_csv(path.with_suffix(".csv"), index=False)
-    tmp.rename(path)  # last: a cache entry exists only when complete
+    atomic_write_text(path.with_suffix(".csv"), objects.to_csv(index=False))
+    def save(tmp: Path) -> None:
+        with tmp.open("wb") as f:  # a file object: np.savez would append ".npz" to a temp name
+            np.savez_compressed(f, images=images, labels=labels)
+
+    atomic_write(path, save)  # last: a cache entry exists only when complete
     return Composites(spec, images, labels, objects, key)
 
 

@@ -97,8 +97,25 @@ def synthetic_items(kind: str, n: int = 1, seed: int = 0) -> list[ImageItem]:
     return [ImageItem(key=f"synthetic:{kind}:{s}:{i}", synthetic=(kind, s)) for i, s in enumerate(seeds)]
 
 
+def to_rgb8(img):
+    """A PIL image of any mode as 8-bit RGB. 16-bit, 32-bit and float greyscale ("I;16", "I", "F")
+    are scaled from their range (0..65535 for 16 bit, else the smallest of 1, 255, 65535 or the
+    maximum that holds the values) to 0..255; PIL's own convert("RGB") clips them, so a 16-bit PNG
+    would load as pure white."""
+    from PIL import Image
+
+    if img.mode.startswith("I") or img.mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") else next(
+            (t for t in (1.0, 255.0, 65535.0) if a.max() <= t and (t > 1.0 or img.mode == "F")), float(a.max()))
+        grey = np.clip(np.round(a / top * 255), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    return img.convert("RGB")
+
+
 def load_items(items, size: int = 224) -> torch.Tensor:
-    """The items as RGB tensors in [0, 1], (N, 3, size, size), loaded as the official code does."""
+    """The items as RGB tensors in [0, 1], (N, 3, size, size), loaded as the official code does
+    (any bit depth: see ``to_rgb8``)."""
     from PIL import Image
     from torchvision.transforms import functional as TF
 
@@ -109,7 +126,7 @@ def load_items(items, size: int = 224) -> torch.Tensor:
             out[i] = synthetic_images(kind, 1, size=size, seed=s)[0]
             continue
         with Image.open(item.path) as img:
-            img = img.convert("RGB")
+            img = to_rgb8(img)
             if item.crop is not None:
                 img = crop_fraction(img, item.crop)
             out[i] = TF.to_tensor(TF.resize(img, [size, size]))

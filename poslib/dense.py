@@ -28,7 +28,8 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from tqdm.auto import tqdm
 
 from .encoders import VGG16_BN_TAPS, Encoder
-from .features import PRECISIONS, check_precision
+from .files import atomic_write
+from .precision import PRECISIONS, check_precision, resolve_precision
 from .metrics import confusion_matrix, mae, max_fmeasure, mean_iou
 from .weights import Preprocess
 
@@ -97,7 +98,7 @@ class TaskConfig:
     batch_size: int = 16
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    precision: str = "bf16"  # autocast dtype of forward passes ("fp32" to disable)
+    precision: str = "fp32"  # arithmetic of forward passes: "fp32" or "bf16" (autocast); resolve "auto" first
     seed: int = 0  # initialisation and batch order
 
     def __post_init__(self) -> None:
@@ -105,7 +106,7 @@ class TaskConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        check_precision(self.precision)
+        check_precision(self.precision, allow_auto=False)  # a checkpoint records the precision it was made in
 
 
 def _targets(labels: torch.Tensor, task: str) -> torch.Tensor:
@@ -188,12 +189,10 @@ def train_task(net: TaskNet, images: torch.Tensor, labels: torch.Tensor, task: s
         run.seconds += time.perf_counter() - t0
         bar.set_postfix(loss=f"{run.epoch_loss[-1]:.3f}")
         if run.checkpoint:
-            run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            tmp = run.checkpoint.with_suffix(".tmp")
-            torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
-                        "epoch_loss": run.epoch_loss, "seconds": run.seconds, "config": asdict(config),
-                        "net": net.describe()}, tmp)
-            tmp.rename(run.checkpoint)
+            state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
+                     "epoch_loss": run.epoch_loss, "seconds": run.seconds, "config": asdict(config),
+                     "net": net.describe()}
+            atomic_write(run.checkpoint, lambda tmp: torch.save(state, tmp))
     bar.close()
     net.eval()
     return run
@@ -201,11 +200,11 @@ def train_task(net: TaskNet, images: torch.Tensor, labels: torch.Tensor, task: s
 
 @torch.no_grad()
 def predict(net: TaskNet, images: torch.Tensor, *, batch_size: int = 32, device: torch.device | str = "cpu",
-            precision: str = "bf16") -> torch.Tensor:
+            precision: str = "auto") -> torch.Tensor:
     """Saliency probabilities (N, H, W) or class scores (N, K, H, W) as float32 on the CPU."""
     device = torch.device(device)
     net.to(device, memory_format=torch.channels_last).eval()
-    dtype = PRECISIONS[check_precision(precision)]
+    dtype = PRECISIONS[resolve_precision(precision, device)]
     out = []
     for x in images.split(batch_size):
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):

@@ -168,6 +168,8 @@ def build_encoder(name: str, weights: str = "imagenet", *, preprocess: str = "we
         seed: seed of the random init.
         weights_path: a local weights file (torchvision format) instead of a download.
     """
+    if not isinstance(name, str) or not isinstance(weights, str):
+        raise ValueError(f"encoder name and weights must be strings, got name={name!r}, weights={weights!r}")
     if name == "none" and weights == "imagenet":
         weights = "none"  # PosENet alone has no weights; accept the default
     check_encoder(name, weights)

@@ -8,6 +8,7 @@ set, and can be written to a results file with their settings.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -129,8 +130,9 @@ def run_grid(
     dev = pick_device(device)
     enc = encoder if isinstance(encoder, Encoder) else build_encoder(encoder, weights, preprocess=preprocess,
                                                                      weights_path=weights_path)
-    feats = compute_features(enc, data.train, precision=profile.precision, device=dev, progress=progress)
-    tests = {name: compute_features(enc, items, precision=profile.precision, device=dev, progress=progress)
+    cached = dict(precision=profile.feature_precision, storage=profile.feature_storage, device=dev, progress=progress)
+    feats = compute_features(enc, data.train, **cached)
+    tests = {name: compute_features(enc, items, **cached)
              for name, items in data.tests.items()}
     targets = {p: make_pattern(p, 224) for p in patterns}
     cells = [(p, spec, seed) for seed in seeds for spec in readouts for p in patterns]
@@ -153,12 +155,15 @@ def run_grid(
             for (p, spec, seed), model, ev in zip(members, models, evals):
                 key = (p, spec.layers, spec.kernel_size, spec.padding, spec.taps_label, seed, test_name)
                 predictions[key] = ev.predictions
+                final_loss = losses[key[:-1]][-1]
+                summary = ev.summary()
                 rows.append({"encoder": enc.name, "weights": enc.weights, "preprocess": enc.preprocess.kind,
                              "pattern": p, "layers": spec.layers, "kernel": spec.kernel_size,
                              "padding": spec.padding, "taps": spec.taps_label,
                              "hidden": model.hidden_channels if spec.layers > 1 else None,
-                             "seed": seed, "test_set": test_name, **ev.summary(),
-                             "final_train_loss": losses[key[:-1]][-1]})
+                             "seed": seed, "test_set": test_name, **summary, "final_train_loss": final_loss,
+                             # a read-out whose loss or maps are NaN/inf failed; its scores are NaN, never 0
+                             "diverged": not (math.isfinite(final_loss) and math.isfinite(summary["spc_mean"]))})
     return GridResult(pd.DataFrame(rows), predictions, losses)
 
 
@@ -167,16 +172,22 @@ SETTINGS = ["encoder", "weights", "preprocess", "pattern", "layers", "kernel", "
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Average per-seed results over seeds: ``spc_mean`` is the mean over seeds of the per-image
-    mean, ``spc_sd`` the standard deviation over seeds (0 for a single seed); likewise for MAE."""
+    mean, ``spc_sd`` the standard deviation over seeds (0 for a single seed); likewise for MAE.
+    A cell with a diverged seed is NaN, and ``n_diverged`` counts such seeds."""
     keys = [c for c in SETTINGS if c in table.columns]
     g = table.groupby(keys, dropna=False, sort=False)
-    out = g.agg(spc_mean=("spc_mean", "mean"), spc_sd=("spc_mean", "std"), mae_mean=("mae_mean", "mean"),
-                mae_sd=("mae_mean", "std"), n_images=("n_images", "first"), n_seeds=("seed", "nunique")).reset_index()
-    return out.fillna({"spc_sd": 0.0, "mae_sd": 0.0})
+    # skipna=False: one diverged seed (NaN) makes the cell NaN instead of silently dropping out
+    mean = lambda x: x.mean(skipna=False)  # noqa: E731
+    sd = lambda x: x.std(skipna=False) if len(x) > 1 else 0.0  # noqa: E731
+    extra = {"n_diverged": ("diverged", "sum")} if "diverged" in table.columns else {}
+    out = g.agg(spc_mean=("spc_mean", mean), spc_sd=("spc_mean", sd), mae_mean=("mae_mean", mean),
+                mae_sd=("mae_mean", sd), n_images=("n_images", "first"), n_seeds=("seed", "nunique"),
+                **extra).reset_index()
+    return out
 
 
 def save_grid(table: pd.DataFrame, path: str | Path, *, profile: Profile, data: DataSets, extra: dict | None = None) -> Path:
     """Write a results table with the profile, the data and the software that made it."""
-    settings = {"profile": profile.as_dict(), "data": data.description, "train_config": asdict(profile.train_config()),
-                **(extra or {})}
+    settings = {"profile": profile.as_dict(), "precision": profile.precisions(pick_device(None)), "data": data.description,
+                "train_config": asdict(profile.train_config()), **(extra or {})}
     return save_table(table, path, settings)

@@ -6,7 +6,9 @@ a constant map has no ranks, so its correlation is NaN in scipy and in the offic
 is defined as 0.0 -- a constant prediction carries no position information -- so averages over
 images never turn into NaN. "Constant" means constant up to float32 rounding: bilinear upsampling
 of a flat map leaves one-ulp wiggles whose ranks are noise, not position (spread at most
-``CONSTANT_RTOL`` times the map's magnitude).
+``CONSTANT_RTOL`` times the map's magnitude). A map holding NaN or inf has no ranks either, but it
+is a failure, not an absence of position: its SPC and MAE are NaN (scipy would rank NaN as the
+largest value and return a number), so a diverged read-out can never pass for one scoring 0.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def spc(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Spearman rank correlation per image: shape (N,) for a batch, a 0-d tensor for one map.
 
     A constant pred or target (up to float32 rounding) gives 0.0; scipy and the official code
-    give NaN, or a meaningless rank of rounding noise.
+    give NaN, or a meaningless rank of rounding noise. A pred or target holding NaN or inf gives NaN.
     """
     one_target = torch.as_tensor(target).dim() == 2 and torch.as_tensor(pred).dim() > 2
     p, t, single = _as_batch(pred, target)
@@ -78,6 +80,8 @@ def spc(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     denom = (rp.square().sum(-1) * rt.square().sum(-1)).sqrt()
     ok = (denom > 0) & ~flat
     rho = torch.where(ok, (rp * rt).sum(-1) / denom.clamp_min(1e-300), torch.zeros_like(denom))
+    broken = ~torch.isfinite(p).all(-1) | ~torch.isfinite(t).all(-1)
+    rho = rho.masked_fill(broken, float("nan"))
     return rho[0] if single else rho
 
 

@@ -20,6 +20,9 @@ import torch
 
 PATTERNS: tuple[str, ...] = ("H", "V", "G", "HS", "VS")
 STRIPE_CYCLES = 2.5  # cycles per image side in the released stripe PNGs (period 102.4 px at 256)
+SAMPLES_PER_CYCLE = 4  # fewer samples per stripe period alias the cosine into another pattern
+MIN_SIZE = {"H": 2, "V": 2, "G": 3, "HS": math.ceil(SAMPLES_PER_CYCLE * STRIPE_CYCLES),
+            "VS": math.ceil(SAMPLES_PER_CYCLE * STRIPE_CYCLES)}  # G at 2 px is flat: its four pixels are corners
 
 
 def _minmax(x: torch.Tensor) -> torch.Tensor:
@@ -36,8 +39,9 @@ def check_pattern(name: str) -> str:
 def make_pattern(name: str, size: int = 224) -> torch.Tensor:
     """The target map ``name`` as a float32 tensor of shape (size, size), values in [0, 1]."""
     check_pattern(name)
-    if not isinstance(size, int) or size < 2:
-        raise ValueError(f"size must be an integer >= 2, got {size!r}")
+    if not isinstance(size, int) or isinstance(size, bool) or size < MIN_SIZE[name]:
+        raise ValueError(f"pattern {name} needs an integer size >= {MIN_SIZE[name]} (smaller maps are flat or "
+                         f"aliased), got {size!r}")
     # Pixel-centre coordinates in (0, 1): the released stripes are sampled at i + 0.5.
     c = (torch.arange(size, dtype=torch.float64) + 0.5) / size
     y, x = torch.meshgrid(c, c, indexing="ij")  # (size, size) each

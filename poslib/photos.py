@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import io
 import json
+import tempfile
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .fetch import Archive, cache_root, sha256_bytes
+from .fetch import Archive, cache_root, sha256_bytes, sha256_file
+from .files import atomic_write_bytes, atomic_write_text
 from .rcc import read_rcc
 
 POOL_VERSION = 1  # bump when the code that reads the archives changes meaning
@@ -102,13 +104,13 @@ def _candidates(sel: Selection) -> Iterable[tuple[str, bytes]]:
             data = files.get(sel.prefix + rcc)
             if data is None:
                 raise FileNotFoundError(f"{sel.archive.label}: {rcc} is missing from the package")
-            tmp = cache_root() / "tmp" / rcc
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
-            for inner, blob in sorted(read_rcc(tmp)):
+            with tempfile.TemporaryDirectory() as scratch:  # private to this process
+                tmp = Path(scratch) / rcc
+                tmp.write_bytes(data)
+                entries = sorted(read_rcc(tmp))
+            for inner, blob in entries:
                 if any(fnmatch.fnmatch(inner.rsplit("/", 1)[-1], p) for p in sel.patterns):
                     yield f"{sel.prefix}{rcc}:{inner}", blob
-            tmp.unlink()
         return
     for path in sorted(files):
         if any(fnmatch.fnmatch(path[len(sel.prefix):], p) for p in sel.patterns):
@@ -162,7 +164,7 @@ def _build_manifest(folder: Path) -> pd.DataFrame:
                 suffix = Path(member).suffix.lower() or ".img"
                 path = folder / f"{row['photo_id']}{suffix}"
                 if not path.exists() or path.stat().st_size != len(blob):
-                    path.write_bytes(blob)
+                    atomic_write_bytes(path, blob)
                 row.update(split=split_of(digest), path=str(path))
             rows.append(row)
     return pd.DataFrame(rows)
@@ -178,6 +180,19 @@ def pool_folder() -> Path:
     return cache_root() / "photos" / f"pool-{pool_key()}"
 
 
+def _read_manifest(manifest: Path, summary: Path) -> pd.DataFrame | None:
+    """The cached manifest if it is whole (its sha256 matches the one recorded beside it), else None."""
+    try:
+        text = manifest.read_text()
+        expected = json.loads(summary.read_text())["manifest_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if sha256_bytes(text.encode()) != expected:
+        warnings.warn(f"photo pool manifest {manifest} does not match its checksum; rebuilding it", stacklevel=3)
+        return None
+    return pd.read_csv(io.StringIO(text), keep_default_na=False)
+
+
 def photo_pool(*, include_skipped: bool = False) -> pd.DataFrame:
     """The offline photo pool's manifest: one row per photo, with ``split`` and ``path`` columns.
 
@@ -186,21 +201,25 @@ def photo_pool(*, include_skipped: bool = False) -> pd.DataFrame:
     out (unreadable, too small, duplicates) are returned too, with their reason in ``status``.
     """
     folder = pool_folder()
-    manifest = folder / "manifest.csv"
-    table = pd.read_csv(manifest, keep_default_na=False) if manifest.exists() else None
+    manifest, summary = folder / "manifest.csv", folder / "summary.json"
+    table = _read_manifest(manifest, summary)
     if table is None or not all(Path(p).exists() for p in table.loc[table.status == "ok", "path"]):
         folder.mkdir(parents=True, exist_ok=True)
         table = _build_manifest(folder)
-        table.to_csv(manifest, index=False)
+        text = table.to_csv(index=False)
+        atomic_write_text(manifest, text)
         counts = table.status.value_counts().to_dict()
-        (folder / "summary.json").write_text(json.dumps({"pool_version": POOL_VERSION, "status": counts}, indent=2))
+        atomic_write_text(summary, json.dumps({"pool_version": POOL_VERSION, "status": counts,
+                                               "manifest_sha256": sha256_bytes(text.encode())}, indent=2))
     return table if include_skipped else table[table.status == "ok"].reset_index(drop=True)
 
 
 def folder_images(folder: str | Path, *, split: str = "test") -> pd.DataFrame:
     """A user-supplied folder of images (e.g. DUT-S, PASCAL-S), searched recursively.
 
-    Returns rows like ``photo_pool()``'s; unreadable files are skipped with a warning naming them
+    Returns rows like ``photo_pool()``'s, each with the sha256 of the file's bytes: the feature cache
+    keys images by content, so two folders with the same file names never share features, and an
+    image edited in place gets new ones. Unreadable files are skipped with a warning naming them
     and kept in the table with ``status='unreadable'``.
     """
     folder = Path(folder).expanduser()
@@ -209,7 +228,7 @@ def folder_images(folder: str | Path, *, split: str = "test") -> pd.DataFrame:
     rows = []
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
         row = {"photo_id": str(path.relative_to(folder)), "path": str(path), "split": split, "status": "ok",
-               "note": "", "width": None, "height": None}
+               "note": "", "width": None, "height": None, "sha256": sha256_file(path)}
         try:
             with Image.open(path) as img:
                 img.load()
@@ -218,7 +237,7 @@ def folder_images(folder: str | Path, *, split: str = "test") -> pd.DataFrame:
             warnings.warn(f"skipping unreadable image {path} ({e})")
             row.update(status="unreadable", split="", note=str(e)[:200])
         rows.append(row)
-    table = pd.DataFrame(rows, columns=["photo_id", "path", "split", "status", "note", "width", "height"])
+    table = pd.DataFrame(rows, columns=["photo_id", "path", "split", "status", "note", "width", "height", "sha256"])
     if not (table.status == "ok").any():
         raise FileNotFoundError(f"no readable images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
     return table

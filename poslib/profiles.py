@@ -8,8 +8,9 @@
 How ``cpu`` departs from the paper's protocol, and why:
 - training set: 264 photos of the offline pool (the paper: 10,553 DUT-S images); to give SGD more
   steps, each training photo is used whole plus as 2 random crops (792 inputs);
-- features are computed once under bfloat16 autocast and stored in bfloat16 (measured effect on
-  SPC/MAE in the benchmarks; fp32 is one parameter away);
+- features are computed once in float32 on every machine (so the cache holds the same numbers
+  whatever the CPU) and stored in bfloat16 (half the disk and memory; measured effect on SPC/MAE in
+  the benchmarks; fp32 storage is one parameter away);
 - stacked read-outs (Table 2) use a hidden width of 16 channels instead of the input width (1472
   for VGG16): at full width one stacked read-out costs ~90x more compute than the whole one-layer
   grid, hours on two CPU cores;
@@ -17,7 +18,8 @@ How ``cpu`` departs from the paper's protocol, and why:
 - seeds vary each read-out's initialisation, while all read-outs of a grid see the same batch order
   (so the cache is read once per epoch for the whole grid); ``paper`` shuffles per seed.
 - Section 4.2's task networks (trained from scratch): VGG16's layout at 1/8 of its width (8, 16,
-  32, 64, 64 channels), 640 training composites of 224x224, 6 epochs, bfloat16 autocast; ``paper``
+  32, 64, 64 channels), 640 training composites of 224x224, 6 epochs, in bfloat16 where the
+  hardware has it natively and float32 elsewhere (``precision="auto"``, ``poslib.precision``); ``paper``
   keeps VGG16's widths, 10,000 composites, 30 epochs, fp32. The input stays 224x224 in every
   profile: VGG16 without padding needs at least 196 pixels to leave its last block a map.
 """
@@ -26,7 +28,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import torch
+
 from .dense import TaskConfig
+from .precision import PRECISIONS, check_precision, resolve_precision
 from .train import TrainConfig
 
 
@@ -40,7 +45,7 @@ class Profile:
     train_crops: int  # inputs per training photo: the whole image plus (train_crops - 1) random crops
     test_photos: int | None  # test photos used (None: all)
     noise_images: int  # seeded low-intensity noise test images
-    precision: str  # encoder precision and feature storage: "bf16" or "fp32"
+    feature_storage: str  # dtype of cached features: "bf16" or "fp32"
     hidden_channels: int | None  # width of stacked read-outs' hidden layers (None: the input width)
     share_batch_order: bool = True  # all seeds of a grid train on the same batches (one cache pass per epoch)
     batch_size: int = 32  # read-out training batch (the paper: 32)
@@ -48,15 +53,28 @@ class Profile:
     task_train_images: int = 640  # training composites
     task_test_images: int = 200  # test composites
     task_epochs: int = 6
+    feature_precision: str = "fp32"  # encoder arithmetic: fp32 gives the same features on every CPU
+    task_precision: str = "auto"  # task networks: bf16 where native (2-3.5x faster), else fp32
+
+    def __post_init__(self) -> None:
+        check_precision(self.feature_precision)
+        check_precision(self.task_precision)
+        if self.feature_storage not in PRECISIONS:
+            raise ValueError(f"unknown feature storage {self.feature_storage!r}; valid: {', '.join(PRECISIONS)}")
 
     def train_config(self, seed: int = 0) -> TrainConfig:
         """The official SGD protocol with this profile's epochs; the lr drop keeps its 2/3 position."""
         drop = max(1, round(self.epochs * 10 / 15))
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr_milestones=(drop,), seed=seed)
 
-    def task_config(self, seed: int = 0) -> TaskConfig:
-        """Optimisation of Sec. 4.2's task networks under this profile."""
-        return TaskConfig(epochs=self.task_epochs, precision=self.precision, seed=seed)
+    def task_config(self, seed: int = 0, device: str | torch.device = "cpu") -> TaskConfig:
+        """Optimisation of Sec. 4.2's task networks under this profile, its precision resolved for ``device``."""
+        return TaskConfig(epochs=self.task_epochs, precision=resolve_precision(self.task_precision, device), seed=seed)
+
+    def precisions(self, device: str | torch.device = "cpu") -> dict:
+        """The precisions this profile resolves to on ``device``: recorded with every result."""
+        return {"features": resolve_precision(self.feature_precision, device), "feature_storage": self.feature_storage,
+                "task_networks": resolve_precision(self.task_precision, device)}
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -64,14 +82,14 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", epochs=3, seeds=1, demo_images=16, train_photos=24, train_crops=1, test_photos=8,
-                     noise_images=2, precision="bf16", hidden_channels=16, task_width=4, task_train_images=48,
+                     noise_images=2, feature_storage="bf16", hidden_channels=16, task_width=4, task_train_images=48,
                      task_test_images=24, task_epochs=1),
     "cpu": Profile("cpu", epochs=15, seeds=3, demo_images=96, train_photos=None, train_crops=3, test_photos=None,
-                   noise_images=8, precision="bf16", hidden_channels=16),
+                   noise_images=8, feature_storage="bf16", hidden_channels=16),
     "paper": Profile("paper", epochs=15, seeds=3, demo_images=256, train_photos=None, train_crops=1,
-                     test_photos=None, noise_images=1, precision="fp32", hidden_channels=None,
+                     test_photos=None, noise_images=1, feature_storage="fp32", hidden_channels=None,
                      share_batch_order=False, task_width=64, task_train_images=10_000, task_test_images=1000,
-                     task_epochs=30),
+                     task_epochs=30, task_precision="fp32"),
 }
 
 

@@ -95,12 +95,19 @@ class PosENet(nn.Module):
         taps: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(in_channels, int):
+        def positive_int(v) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+        if isinstance(in_channels, int) and not isinstance(in_channels, bool):
             self.tap_channels: tuple[int, ...] | None = None
             total = in_channels
-        else:
-            self.tap_channels = tuple(int(c) for c in in_channels)
+        elif isinstance(in_channels, Sequence) and not isinstance(in_channels, str) and in_channels \
+                and all(positive_int(c) for c in in_channels):
+            self.tap_channels = tuple(in_channels)
             total = sum(self.tap_channels)
+        else:
+            raise ValueError(f"in_channels must be a positive integer or a non-empty list of them (one per tap), "
+                             f"got {in_channels!r}")
         self.tap_indices = None if taps is None else tuple(int(i) for i in taps)
         if self.tap_indices is not None:
             n_taps = 0 if self.tap_channels is None else len(self.tap_channels)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
+from .files import atomic_write_text
 from .fetch import Archive, cache_root, sha256_bytes
 from .photos import TEST_FRACTION
 
@@ -101,5 +102,5 @@ def stamp_table() -> pd.DataFrame:
                      "path": str(path)})
     table = pd.DataFrame(rows)
     table["split"] = _stratified_split(table)
-    table.to_csv(manifest, index=False)
+    atomic_write_text(manifest, table.to_csv(index=False))
     return table

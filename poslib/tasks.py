@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from .composites import Composites, CompositeSpec, make_composites
-from .dense import (TASKS, TaskNet, TaskRun, calibrate_batchnorm, check_task, predict, score_saliency,
+from .dense import (TASKS, TaskConfig, TaskNet, TaskRun, calibrate_batchnorm, check_task, predict, score_saliency,
                     score_segmentation, task_encoder, train_task)
 from .encoders import Encoder
 from .fetch import cache_root
@@ -42,9 +42,8 @@ class TaskResults:
     examples: dict[tuple[str, bool, int], torch.Tensor] = field(default_factory=dict)  # first test predictions
 
 
-def _checkpoint_key(task: str, pad: bool, train: Composites, profile: Profile, seed: int) -> str:
-    spec = {"task": task, "pad": pad, "train": train.key, "width": profile.task_width,
-            "config": asdict(profile.task_config(seed))}
+def _checkpoint_key(task: str, pad: bool, train: Composites, config: TaskConfig, width: int) -> str:
+    spec = {"task": task, "pad": pad, "train": train.key, "width": width, "config": asdict(config)}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -62,11 +61,12 @@ def run_tasks(train: Composites, test: Composites, profile: Profile, *, tasks=TA
             for seed in seeds:
                 out = 1 if task == "saliency" else n_classes
                 net = TaskNet(out, width=profile.task_width, pad=pad, seed=seed)
-                key = _checkpoint_key(task, pad, train, profile, seed)
+                config = profile.task_config(seed, device)
+                key = _checkpoint_key(task, pad, train, config, profile.task_width)
                 ckpt = cache_root() / "tasks" / f"{task}-{'pad' if pad else 'nopad'}-{key}.pt"
-                run = train_task(net, images, labels, task, profile.task_config(seed), checkpoint=ckpt,
+                run = train_task(net, images, labels, task, config, checkpoint=ckpt,
                                  device=device, progress=progress)
-                scores = predict(net, test_images, device=device, precision=profile.precision)
+                scores = predict(net, test_images, device=device, precision=config.precision)
                 if task == "saliency":
                     metrics = score_saliency(scores, test_labels)
                 else:
@@ -77,7 +77,7 @@ def run_tasks(train: Composites, test: Composites, profile: Profile, *, tasks=TA
                 rows.append({"task": task, "padding": "zero padding" if pad else "no padding", "seed": seed,
                              **metrics, "train_seconds": run.seconds, "epochs": len(run.epoch_loss),
                              "final_train_loss": run.epoch_loss[-1], "n_train": len(train), "n_test": len(test),
-                             "width": profile.task_width})
+                             "width": profile.task_width, "precision": config.precision})
     return TaskResults(pd.DataFrame(rows), runs, examples)
 
 

@@ -6,6 +6,7 @@ The encoder is frozen, so a read-out only ever sees its *outputs*: the inputs he
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -34,8 +35,13 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if self.lr <= 0 or self.momentum < 0 or self.weight_decay < 0:
-            raise ValueError("lr must be > 0; momentum and weight_decay >= 0")
+        for name, low, strict in (("lr", 0.0, True), ("momentum", 0.0, False), ("weight_decay", 0.0, False),
+                                  ("lr_gamma", 0.0, True)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < low or (strict and v == low):
+                raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {v!r}")
+        if not all(isinstance(m, int) and m >= 0 for m in self.lr_milestones):
+            raise ValueError(f"lr_milestones must be epoch indices >= 0, got {self.lr_milestones!r}")
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 from torchvision import models
 
 from .fetch import Archive, FetchError, cache_root, sha256_bytes, sha256_file
+from .files import atomic_write, atomic_write_text
 
 # Input conventions, defined once. Each maps RGB in [0, 1] (what ToTensor gives) to model input.
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)  # the original VGG release: BGR, 0..255, mean subtracted
@@ -85,18 +87,32 @@ class BundledWeights:
                 **self.meta}
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights as a torch state dict, converted once and cached with a provenance JSON."""
-        if not self.path.exists():
-            blob = self.archive.members(self.member)[self.member]
-            if sha256_bytes(blob) != self.member_sha256:
-                raise FetchError(f"{self.archive.label}:{self.member} does not have the pinned sha256")
-            state = CONVERTERS[self.fmt](blob)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            torch.save(state, tmp)
-            tmp.rename(self.path)  # atomic: an interrupted conversion leaves no half file
-            self.path.with_suffix(".json").write_text(json.dumps(self.provenance(), indent=2) + "\n")
-        return torch.load(self.path, map_location="cpu", weights_only=True)
+        """The weights as a torch state dict, converted once and cached with a provenance JSON.
+
+        The cached file's sha256 is kept in the JSON and checked on every load: a damaged or
+        truncated file is converted again from the (sha256-verified) archive, with a warning."""
+        if self.path.exists():
+            why = self._damage()
+            if why is None:
+                return torch.load(self.path, map_location="cpu", weights_only=True)
+            warnings.warn(f"cached weights {self.path} are damaged ({why}); converting them again from "
+                          f"{self.archive.label}", stacklevel=2)
+        blob = self.archive.members(self.member)[self.member]
+        if sha256_bytes(blob) != self.member_sha256:
+            raise FetchError(f"{self.archive.label}:{self.member} does not have the pinned sha256")
+        state = CONVERTERS[self.fmt](blob)
+        atomic_write(self.path, lambda tmp: torch.save(state, tmp))  # an interrupted conversion leaves no half file
+        record = {**self.provenance(), "converted_file_sha256": sha256_file(self.path)}
+        atomic_write_text(self.path.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
+        return state
+
+    def _damage(self) -> str | None:
+        """Why the cached conversion cannot be trusted, or None."""
+        try:
+            expected = json.loads(self.path.with_suffix(".json").read_text())["converted_file_sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return "its provenance record or checksum is missing"
+        return None if sha256_file(self.path) == expected else "its sha256 does not match the one recorded"
 
 
 def _torch_bytes(blob: bytes) -> dict[str, torch.Tensor]:

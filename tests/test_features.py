@@ -54,7 +54,7 @@ def test_interrupted_run_resumes_to_identical_bytes(tmp_path, monkeypatch, photo
 
 def test_cache_key_changes_when_any_input_changes(photos):
     vgg, vgg_random = build_encoder("vgg16"), build_encoder("vgg16", "random")
-    base = dict(size=224, precision="bf16", grid=28)
+    base = dict(size=224, precision="fp32", storage="bf16", grid=28)
     key = cache_key(vgg, photos, **base)
     assert key == cache_key(build_encoder("vgg16"), list(photos), **base)
     assert key != cache_key(vgg_random, photos, **base)  # weights
@@ -63,14 +63,15 @@ def test_cache_key_changes_when_any_input_changes(photos):
     assert key != cache_key(build_encoder("vgg16", preprocess="tensor"), photos, **base)  # preprocessing
     assert key != cache_key(vgg, photos[:-1], **base)  # image set
     assert key != cache_key(vgg, photos, **{**base, "size": 192})
-    assert key != cache_key(vgg, photos, **{**base, "precision": "fp32"})
+    assert key != cache_key(vgg, photos, **{**base, "precision": "bf16"})
+    assert key != cache_key(vgg, photos, **{**base, "storage": "fp32"})
     assert key != cache_key(vgg, photos, **{**base, "grid": 14})
 
 
 def test_bf16_and_fp32_vgg_features_agree_closely(cache, photos):
     enc = build_encoder("vgg16", "imagenet")
-    lo = compute_features(enc, photos[:3], precision="bf16", progress=False)
-    hi = compute_features(enc, photos[:3], precision="fp32", progress=False)
+    lo = compute_features(enc, photos[:3], precision="bf16", storage="bf16", progress=False)
+    hi = compute_features(enc, photos[:3], precision="fp32", storage="fp32", progress=False)
     assert hi.data.dtype == torch.float32 and lo.folder != hi.folder
     for a, b in zip(lo.taps, hi.taps):
         rel = (a.float() - b).norm() / b.norm()
@@ -85,8 +86,8 @@ def test_grid_equals_single_readout_runs(cache):
     grid = run_grid("none", patterns=["H", "G"], readouts=specs, seeds=[0, 1], data=data, profile=prof, progress=False)
     table = grid.table
     assert len(table) == 2 * 3 * 2 * 2 and not table.isna().drop(columns="hidden").any().any()
-    feats = compute_features(build_encoder("none"), data.train, precision=prof.precision, progress=False)
-    test = compute_features(build_encoder("none"), data.tests["noise"], precision=prof.precision, progress=False)
+    feats = compute_features(build_encoder("none"), data.train, storage=prof.feature_storage, progress=False)
+    test = compute_features(build_encoder("none"), data.tests["noise"], storage=prof.feature_storage, progress=False)
     for seed in (0, 1):
         for spec in specs:
             single = PosENet(feats.channels, layers=spec.layers, padding=spec.padding, seed=seed,
