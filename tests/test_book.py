@@ -62,8 +62,8 @@ def glued(notebook: Path) -> dict:
 
 
 def test_method_results_file_matches_glued_numbers(smoke_book):
-    table = pd.read_csv(smoke_book / "results" / "method_demo.csv")
-    meta = json.loads((smoke_book / "results" / "method_demo.json").read_text())
+    table = pd.read_csv(smoke_book / "results" / "smoke" / "method_demo.csv")
+    meta = json.loads((smoke_book / "results" / "smoke" / "method_demo.json").read_text())
     assert meta["settings"]["profile"]["name"] == "smoke" and "torch" in meta["environment"]
     assert not table.isna().any().any()
     assert set(table.test_set) == {"noise", "black", "white"} and set(table.padding) == {0, 1}
@@ -80,7 +80,12 @@ def test_method_results_file_matches_glued_numbers(smoke_book):
     ("03_existence", {"patterns": ["D"]}, "valid patterns: H, V, G, HS, VS"),
     ("03_existence", {"test_sets": ["pascal"]}, "valid: photos, black, white, noise"),
     ("04_readout_design", {"kernels": [1, 4]}, "positive odd integer"),
-    ("06_padding", {"posenet_paddings": [-1]}, "integers >= 0"),
+    ("06_padding", {"posenet_paddings": [-1]}, "parameter posenet_paddings must be >= 0, got -1"),
+    ("03_existence", {"encoders": "vgg16"}, "parameter encoders must be a list"),
+    ("03_existence", {"train_folder": "/no/such/folder"}, "parameter train_folder: /no/such/folder does not exist"),
+    ("05_where", {"levels": [0]}, "must be in [1, 5], got 0"),
+    ("07_case_study", {"n_photos": "6"}, "parameter n_photos must be an integer"),
+    ("08_tasks", {"centre_bias": "half"}, "parameter centre_bias must be a number"),
     ("08_tasks", {"tasks": ["detection"]}, "valid: saliency, segmentation"),
     ("08_tasks", {"pretrained_dense": ["fcn"]}, "valid: hed, craft"),
 ])
@@ -125,11 +130,11 @@ def test_intro_page_renders_maths_and_loads_every_image(smoke_book):
 
 
 def test_data_section_counts_match_its_results_file(smoke_book):
-    table = pd.read_csv(smoke_book / "results" / "photo_pool.csv")
+    table = pd.read_csv(smoke_book / "results" / "smoke" / "photo_pool.csv")
     g = glued(smoke_book / "book" / "sections" / "02_data_encoders.ipynb")
     assert int(g["n_photos"]) == table.photos.sum() >= 300
     assert int(g["n_train"]) == table.train.sum() and int(g["n_test"]) == table.test.sum()
-    taps = pd.read_csv(smoke_book / "results" / "encoder_taps.csv")
+    taps = pd.read_csv(smoke_book / "results" / "smoke" / "encoder_taps.csv")
     assert taps[taps.encoder == "vgg16"].channels.sum() == 1472
     assert set(taps.encoder) == {"none", "vgg16", "vgg16_nopad", "mobilenet_v2", "resnet152"}
 
@@ -152,45 +157,59 @@ RESULT_COLUMNS = ["encoder", "weights", "pattern", "layers", "kernel", "padding"
 
 @pytest.mark.parametrize("name", sorted(SECTIONS))
 def test_section_tables_have_every_promised_cell(smoke_book, name):
-    table = pd.read_csv(smoke_book / "results" / name)
+    table = pd.read_csv(smoke_book / "results" / "smoke" / name)
     _, promised = SECTIONS[name]
     assert list(table.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
     for column, values in promised.items():
         assert set(table[column]) == values, column
     assert not table[RESULT_COLUMNS[:-2]].isna().any().any()  # paper columns are empty only where the paper has no cell
     assert table.paper_spc.notna().any() and table.paper_mae.notna().any()
-    settings = json.loads((smoke_book / "results" / name.replace(".csv", ".json")).read_text())["settings"]
+    settings = json.loads((smoke_book / "results" / "smoke" / name.replace(".csv", ".json")).read_text())["settings"]
     assert settings["profile"]["name"] == "smoke" and settings["data"]["train_inputs"] > 0
 
 
+def test_results_record_the_machine_and_precisions_and_stay_out_of_the_book_folder(smoke_book):
+    meta = json.loads((smoke_book / "results" / "smoke" / "table1.json").read_text())
+    assert meta["settings"]["precision"]["features"] == "fp32"
+    assert meta["settings"]["precision"]["task_networks"] in ("fp32", "bf16")
+    assert {"cpu_capability", "cpu_bf16_native", "torch_threads"} <= set(meta["environment"])
+    assert not list((smoke_book / "results").glob("*.csv"))  # a smoke run never writes the cpu folder
+
+
+def test_existence_page_runs_without_vgg16(tmp_path):
+    execute(ROOT / "notebooks" / "03_existence.ipynb", tmp_path / "03.ipynb", results_dir=str(tmp_path),
+            profile="smoke", encoders=["none"], random_controls=[], patterns=["H"], test_sets=["black"])
+    assert (tmp_path / "smoke" / "table1.csv").exists()
+
+
 def test_paper_values_sit_beside_the_matching_cells(smoke_book):
-    t1 = pd.read_csv(smoke_book / "results" / "table1.csv")
+    t1 = pd.read_csv(smoke_book / "results" / "smoke" / "table1.csv")
     row = t1[(t1.encoder == "vgg16") & (t1.weights == "imagenet") & (t1.pattern == "H") & (t1.test_set == "photos")]
     assert row.paper_spc.item() == pytest.approx(0.742) and row.paper_mae.item() == pytest.approx(0.149)
     assert t1[t1.weights == "random"].paper_spc.isna().all()
-    t4 = pd.read_csv(smoke_book / "results" / "table4.csv")
+    t4 = pd.read_csv(smoke_book / "results" / "smoke" / "table4.csv")
     row = t4[(t4.encoder == "none") & (t4.padding == 2) & (t4.pattern == "G") & (t4.test_set == "photos")]
     assert row.paper_spc.item() == pytest.approx(0.380)
 
 
 def test_glued_numbers_equal_the_results_files(smoke_book):
     sections = smoke_book / "book" / "sections"
-    t1 = pd.read_csv(smoke_book / "results" / "table1.csv")
+    t1 = pd.read_csv(smoke_book / "results" / "smoke" / "table1.csv")
     g = glued(sections / "03_existence.ipynb")
     vgg = t1[(t1.encoder == "vgg16") & (t1.weights == "imagenet") & (t1.test_set == "photos")].set_index("pattern")
     assert float(g["t1_vgg_H"]) == pytest.approx(vgg.spc_mean["H"], abs=1e-9)
     assert float(g["t1_vgg_G"]) == pytest.approx(vgg.spc_mean["G"], abs=1e-9)
-    t4 = pd.read_csv(smoke_book / "results" / "table4.csv")
+    t4 = pd.read_csv(smoke_book / "results" / "smoke" / "table4.csv")
     g4 = glued(sections / "06_padding.ipynb")
     nopad = t4[(t4.encoder == "vgg16_nopad") & (t4.test_set == "photos") & (t4.pattern == "G")].spc_mean.item()
     assert float(g4["t4_nopad_G"]) == pytest.approx(nopad, abs=1e-9)
-    claims = pd.read_csv(smoke_book / "results" / "claims.csv")
+    claims = pd.read_csv(smoke_book / "results" / "smoke" / "claims.csv")
     g8 = glued(sections / "09_summary.ipynb")
     assert int(g8["n_claims"]) == len(claims) and int(g8["n_reproduced"]) == (claims.verdict == "reproduced").sum()
 
 
 def test_table5_has_both_tasks_with_and_without_padding_beside_the_paper(smoke_book):
-    t5 = pd.read_csv(smoke_book / "results" / "table5.csv")
+    t5 = pd.read_csv(smoke_book / "results" / "smoke" / "table5.csv")
     assert list(t5.columns[:8]) == ["task", "padding", "fmeasure_mean", "fmeasure_sd", "mae_mean", "mae_sd",
                                     "miou_mean", "miou_sd"]
     assert set(zip(t5.task, t5.padding)) == {(t, p) for t in ("saliency", "segmentation")
@@ -200,20 +219,20 @@ def test_table5_has_both_tasks_with_and_without_padding_beside_the_paper(smoke_b
     assert seg.miou_mean.between(0, 1).all() and seg.fmeasure_mean.isna().all()
     assert sal.set_index("padding").paper_fmeasure_ecssd.to_dict() == {"zero padding": 0.78, "no padding": 0.36}
     assert seg.set_index("padding").paper_miou.to_dict() == {"zero padding": 0.231, "no padding": 0.123}
-    meta = json.loads((smoke_book / "results" / "table5.json").read_text())["settings"]
+    meta = json.loads((smoke_book / "results" / "smoke" / "table5.json").read_text())["settings"]
     assert meta["profile"]["name"] == "smoke" and len(meta["per_seed"]) == 4 * t5.n_seeds.max()
     assert all(r["train_seconds"] > 0 for r in meta["per_seed"])
     g = glued(smoke_book / "book" / "sections" / "08_tasks.ipynb")
     assert float(g["t5_f_pad"]) == pytest.approx(sal.set_index("padding").fmeasure_mean["zero padding"], abs=1e-9)
     assert float(g["t5_miou_nopad"]) == pytest.approx(seg.set_index("padding").miou_mean["no padding"], abs=1e-9)
-    t6 = pd.read_csv(smoke_book / "results" / "table6.csv")
+    t6 = pd.read_csv(smoke_book / "results" / "smoke" / "table6.csv")
     row = t6[(t6.encoder == "vgg_ss") & (t6.pattern == "H") & (t6.test_set == "photos")]
     assert row.paper_spc.item() == pytest.approx(0.982)
     assert t6[t6.weights.isin(["hed", "craft", "random"])].paper_spc.isna().all()
 
 
 def test_scorecard_covers_every_claim_with_a_verdict(smoke_book):
-    claims = pd.read_csv(smoke_book / "results" / "claims.csv", keep_default_na=False)
+    claims = pd.read_csv(smoke_book / "results" / "smoke" / "claims.csv", keep_default_na=False)
     assert {"existence", "posenet_zero", "stripes", "resnet", "layers", "kernels", "levels", "nopad",
             "posenet_padding", "content", "table5", "table6", "table6_dense"} <= set(claims.key)
     assert (claims.set_index("key").loc[["table5", "table6"], "verdict"] != "not tested").all()
