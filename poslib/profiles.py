@@ -31,7 +31,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .dense import TaskConfig
-from .precision import PRECISIONS, check_precision, resolve_precision
+from .features import check_storage
+from .precision import check_precision, resolve_precision
 from .train import TrainConfig
 
 
@@ -59,8 +60,7 @@ class Profile:
     def __post_init__(self) -> None:
         check_precision(self.feature_precision)
         check_precision(self.task_precision)
-        if self.feature_storage not in PRECISIONS:
-            raise ValueError(f"unknown feature storage {self.feature_storage!r}; valid: {', '.join(PRECISIONS)}")
+        check_storage(self.feature_storage)
 
     def train_config(self, seed: int = 0) -> TrainConfig:
         """The official SGD protocol with this profile's epochs; the lr drop keeps its 2/3 position."""
