@@ -21,11 +21,12 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 # Execute each section notebook into the book (PROFILE=smoke|cpu|paper).
+# TQDM_DISABLE: progress bars are live in an interactive session but never written into the pages.
 notebooks: install
 	@mkdir -p book/sections results
 	@for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb (profile $(PROFILE))"; \
-	  $(BIN)/papermill "$$nb" "book/sections/$$(basename $$nb)" -k python3 --cwd notebooks \
+	  TQDM_DISABLE=1 $(BIN)/papermill "$$nb" "book/sections/$$(basename $$nb)" -k python3 --cwd notebooks \
 	    -p profile $(PROFILE) || exit 1; \
 	done
 

@@ -24,7 +24,7 @@ from torch import nn
 from torchvision import models
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from .weights import (CRAFT_MLT25K, HED_BSDS500, MOBILENET_V2_TORCHVISION, VGG16_CAFFE, Preprocess,
+from .weights import (CRAFT_MLT25K, HED_BSDS500, MOBILENET_V2_TORCHVISION, VGG16_CAFFE, Preprocess, official_kind,
                       torchvision_state_dict)
 
 
@@ -163,8 +163,9 @@ def build_encoder(name: str, weights: str = "imagenet", *, preprocess: str = "we
             edge detector's body), "craft" (vgg16_bn: the CRAFT text detector's backbone),
             "random" (the same network, seeded torchvision init: a control), "none" for name="none".
         preprocess: "weights" (the input the weights were trained with; random weights get the
-            same as the architecture's ImageNet weights), or a ``Preprocess`` kind to force one,
-            e.g. "tensor" to feed [0, 1] RGB as the official code does.
+            same as the architecture's ImageNet weights), "official" (what the official code's
+            unnormalised [0, 1] input amounts to for these weights: ``weights.official_kind``), or a
+            ``Preprocess`` kind to force one, e.g. "tensor" for raw [0, 1] RGB.
         seed: seed of the random init.
         weights_path: a local weights file (torchvision format) instead of a download.
     """
@@ -175,7 +176,7 @@ def build_encoder(name: str, weights: str = "imagenet", *, preprocess: str = "we
     check_encoder(name, weights)
     arch = ARCHS[name]
     if name == "none":
-        kind = "tensor" if preprocess == "weights" else preprocess
+        kind = "tensor" if preprocess in ("weights", "official") else preprocess
         return Encoder(name, weights, None, Preprocess(kind), ["image"], [3], {"source": "no encoder"})
     taps = dict(arch.taps)
     if name in ("vgg16", "vgg16_nopad"):
@@ -189,7 +190,9 @@ def build_encoder(name: str, weights: str = "imagenet", *, preprocess: str = "we
         if name == "mobilenet_v2":
             module = module.features
         kind = "torchvision"
-    if preprocess != "weights":
+    if preprocess == "official":
+        kind = official_kind(kind)
+    elif preprocess != "weights":
         kind = preprocess
     body = create_feature_extractor(module.eval(), return_nodes=taps)
     return Encoder(name, weights, body, Preprocess(kind), list(taps.values()), list(arch.channels), prov)

@@ -173,7 +173,9 @@ SETTINGS = ["encoder", "weights", "preprocess", "pattern", "layers", "kernel", "
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Average per-seed results over seeds: ``spc_mean`` is the mean over seeds of the per-image
     mean, ``spc_sd`` the standard deviation over seeds (0 for a single seed); likewise for MAE.
-    A cell with a diverged seed is NaN, and ``n_diverged`` counts such seeds."""
+    ``spc_se_images``: the standard error of the mean over test images (per-image sd / sqrt(n),
+    what a bootstrap over images estimates), averaged over seeds. A cell with a diverged seed is
+    NaN, and ``n_diverged`` counts such seeds."""
     keys = [c for c in SETTINGS if c in table.columns]
     g = table.groupby(keys, dropna=False, sort=False)
     # skipna=False: one diverged seed (NaN) makes the cell NaN instead of silently dropping out
@@ -182,7 +184,8 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     extra = {"n_diverged": ("diverged", "sum")} if "diverged" in table.columns else {}
     out = g.agg(spc_mean=("spc_mean", mean), spc_sd=("spc_mean", sd), mae_mean=("mae_mean", mean),
                 mae_sd=("mae_mean", sd), n_images=("n_images", "first"), n_seeds=("seed", "nunique"),
-                **extra).reset_index()
+                image_sd=("spc_sd", mean), **extra).reset_index()
+    out.insert(out.columns.get_loc("n_images"), "spc_se_images", out.pop("image_sd") / out.n_images ** 0.5)
     return out
 
 

@@ -201,11 +201,31 @@ class PosENet(nn.Module):
         return (self.in_channels, ranges, self.kernel_size, self.padding, self.grid, self.out_size)
 
 
+def conv_as_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias, padding=padding)`` for a wide input and few outputs, as one matrix
+    product: every input pixel times all k*k*G kernel taps at once, then the k*k shifted partial
+    maps are summed. Zero padding pads the partial maps (a zero pixel contributes nothing).
+
+    The same numbers as the convolution up to float rounding, but the wide input is read once per
+    pass, forward and backward (about 3x faster on a CPU for a 1472-channel input and a few outputs).
+    x: (N, C, H, W), best stored channels-last; weight: (G, C, k, k); returns (N, G, s, s).
+    """
+    n, c, h, w = x.shape
+    g, k = weight.shape[0], weight.shape[-1]
+    rows = x.permute(0, 2, 3, 1).reshape(n * h * w, c)  # a view when x is channels-last
+    partial = (rows @ weight.permute(1, 2, 3, 0).reshape(c, k * k * g)).view(n, h, w, k, k, g)
+    if padding:
+        partial = F.pad(partial, (0, 0, 0, 0, 0, 0, padding, padding, padding, padding))
+    s_h, s_w = h + 2 * padding - k + 1, w + 2 * padding - k + 1
+    out = sum(partial[:, a:a + s_h, b:b + s_w, a, b] for a in range(k) for b in range(k))  # (N, s, s, G)
+    return (out + bias).permute(0, 3, 1, 2)
+
+
 def _group_maps(readouts: Sequence[PosENet], taps) -> list[tuple[list[int], torch.Tensor]]:
     """Read-outs' maps before upsampling, by group: [(read-out indices, (N, G, s, s)), ...].
 
     Single-layer read-outs that read the same channels with the same kernel and padding run as one
-    convolution with one output channel each, then per-channel BatchNorm (each read-out's own
+    convolution (``conv_as_matmul``) with one output channel each, then per-channel BatchNorm (each read-out's own
     statistics and affine parameters) and sigmoid: the same maths as running them one by one, but the
     wide input is read once.
     """
@@ -218,14 +238,14 @@ def _group_maps(readouts: Sequence[PosENet], taps) -> list[tuple[list[int], torc
     out = []
     for members in groups.values():
         first = readouts[members[0]]
-        if len(members) == 1:
+        if first.fusion_key() is None:
             out.append((members, first.body(first.resize_taps(taps))))
             continue
         x = first.resize_taps(taps)
         convs = [readouts[i].body[0] for i in members]
         bns = [readouts[i].body[1] for i in members]
-        y = F.conv2d(x, torch.cat([c.weight for c in convs]), torch.cat([c.bias for c in convs]),
-                     padding=first.padding)  # (N, G, s, s)
+        y = conv_as_matmul(x, torch.cat([c.weight for c in convs]), torch.cat([c.bias for c in convs]),
+                           first.padding)  # (N, G, s, s)
         mean, var = torch.cat([b.running_mean for b in bns]), torch.cat([b.running_var for b in bns])
         z = F.batch_norm(y, mean, var, torch.cat([b.weight for b in bns]), torch.cat([b.bias for b in bns]),
                          training=first.training, momentum=bns[0].momentum, eps=bns[0].eps)

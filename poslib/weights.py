@@ -29,11 +29,15 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # to
 class Preprocess(torch.nn.Module):
     """Turn RGB images in [0, 1], (N, 3, H, W), into the input a set of weights was trained with.
 
-    ``kind``: "caffe" (BGR, 0..255, minus the BGR mean), "torchvision" (ImageNet mean/std), or
-    "tensor" (unchanged: ToTensor only, what the official code feeds every encoder).
+    ``kind``: "caffe" (BGR, 0..255, minus the BGR mean), "torchvision" (ImageNet mean/std),
+    "tensor" (unchanged: ToTensor only), or "official" (Caffe-convention weights shown what the
+    official code's input amounts to: it fed torchvision's VGG16 RGB in [0, 1] without
+    normalisation, so that network saw the image p' = mean + std * x; for Caffe weights that is
+    BGR, 255 * p' minus the Caffe mean). For torchvision-convention weights the official input is
+    plain "tensor" (``official_kind``).
     """
 
-    KINDS = ("caffe", "torchvision", "tensor")
+    KINDS = ("caffe", "torchvision", "tensor", "official")
 
     def __init__(self, kind: str) -> None:
         super().__init__()
@@ -42,6 +46,9 @@ class Preprocess(torch.nn.Module):
         self.kind = kind
         if kind == "caffe":
             mean, scale = torch.tensor(CAFFE_BGR_MEAN)[[2, 1, 0]], torch.full((3,), 255.0)
+        elif kind == "official":  # 255 * (m + s * x) - c  ==  (x - (c / 255 - m) / s) * 255 s
+            m, sd = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+            mean, scale = (torch.tensor(CAFFE_BGR_MEAN)[[2, 1, 0]] / 255 - m) / sd, 255 * sd
         elif kind == "torchvision":
             mean, scale = torch.tensor(IMAGENET_MEAN), 1 / torch.tensor(IMAGENET_STD)
         else:
@@ -52,6 +59,8 @@ class Preprocess(torch.nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.kind == "caffe":
             return (images * self.scale - self.mean).flip(1)  # (N, 3, H, W), BGR
+        if self.kind == "official":
+            return ((images - self.mean) * self.scale).flip(1)
         return (images - self.mean) * self.scale
 
     def extra_repr(self) -> str:
@@ -60,7 +69,15 @@ class Preprocess(torch.nn.Module):
     def describe(self) -> str:
         return {"caffe": f"BGR, 0..255, minus BGR mean {CAFFE_BGR_MEAN}",
                 "torchvision": f"RGB in [0,1], normalised by ImageNet mean {IMAGENET_MEAN} / std {IMAGENET_STD}",
-                "tensor": "RGB in [0,1], no normalisation (ToTensor only, as the official code)"}[self.kind]
+                "tensor": "RGB in [0,1], no normalisation (ToTensor only)",
+                "official": "the official code's input for Caffe weights: BGR, 255 * (ImageNet mean + std * x) "
+                            "minus the Caffe mean"}[self.kind]
+
+
+def official_kind(native: str) -> str:
+    """The preprocessing that equals the official code's input (unnormalised [0, 1] RGB fed to
+    torchvision-convention weights) for weights whose own convention is ``native``."""
+    return "official" if native == "caffe" else "tensor"
 
 
 @dataclass(frozen=True)

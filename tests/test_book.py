@@ -3,6 +3,7 @@ book builds strictly, and the intro page renders in a real browser (maths typese
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,9 +24,21 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--allow-file-access-from-files", "--virtual-time-budget=15000"]
 
 
+NOTEBOOK_BUDGET = 1.5e6  # bytes of one executed notebook (git history keeps every re-run)
+
+
 def execute(notebook: Path, out: Path, **parameters) -> None:
-    pm.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name="python3",
-                        cwd=str(ROOT / "notebooks"), progress_bar=False)
+    """Run a section as ``make notebooks`` does: batch mode, so progress bars stay out of the page."""
+    saved = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        pm.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name="python3",
+                            cwd=str(ROOT / "notebooks"), progress_bar=False)
+    finally:
+        if saved is None:
+            del os.environ["TQDM_DISABLE"]
+        else:
+            os.environ["TQDM_DISABLE"] = saved
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +61,21 @@ def test_every_section_in_the_toc_is_a_notebook_we_execute(smoke_book):
     toc = (ROOT / "_toc.yml").read_text()
     listed = set(re.findall(r"book/sections/(\S+)", toc))
     assert listed == {nb.stem for nb in NOTEBOOKS}
+
+
+def test_executed_pages_have_no_stderr_and_fit_the_size_budget(smoke_book):
+    for nb in sorted((smoke_book / "book" / "sections").glob("*.ipynb")):
+        streams = [o.get("text", "")[:200] for c in nbformat.read(nb, as_version=4).cells
+                   for o in c.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+        assert not streams, f"{nb.name} writes to stderr: {streams}"
+        assert nb.stat().st_size < NOTEBOOK_BUDGET, f"{nb.name}: {nb.stat().st_size / 1e6:.2f} MB"
+
+
+def test_committed_book_notebooks_fit_the_size_budget():
+    committed = sorted((ROOT / "book" / "sections").glob("*.ipynb"))
+    assert committed
+    too_big = {nb.name: nb.stat().st_size for nb in committed if nb.stat().st_size >= NOTEBOOK_BUDGET}
+    assert not too_big, too_big
 
 
 def glued(notebook: Path) -> dict:
@@ -204,7 +232,7 @@ def test_glued_numbers_equal_the_results_files(smoke_book):
     nopad = t4[(t4.encoder == "vgg16_nopad") & (t4.test_set == "photos") & (t4.pattern == "G")].spc_mean.item()
     assert float(g4["t4_nopad_G"]) == pytest.approx(nopad, abs=1e-9)
     claims = pd.read_csv(smoke_book / "results" / "smoke" / "claims.csv")
-    g8 = glued(sections / "09_summary.ipynb")
+    g8 = glued(sections / "10_summary.ipynb")
     assert int(g8["n_claims"]) == len(claims) and int(g8["n_reproduced"]) == (claims.verdict == "reproduced").sum()
 
 
@@ -248,3 +276,37 @@ def test_every_figure_has_a_caption_with_its_settings(smoke_book):
         captions = re.findall(r'<figcaption>(.*?)</figcaption>', text, flags=re.S)
         made_by_a_run = [c for c in captions if "Settings:" in c]  # (the targets figure depends on nothing)
         assert made_by_a_run and all("profile smoke" in c for c in made_by_a_run), page
+
+
+def glued_markdown(notebook: Path, name: str) -> str:
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        for o in cell.get("outputs", []):
+            record = o.get("metadata", {}).get("scrapbook", {})
+            if record.get("name") == name:
+                return o["data"][record["mime_prefix"] + "text/markdown"]
+    raise KeyError(name)
+
+
+def test_summary_text_and_verdicts_flip_when_the_results_flip(smoke_book, tmp_path):
+    flipped = tmp_path / "results"
+    shutil.copytree(smoke_book / "results", flipped)
+    effects = flipped / "smoke" / "departures_effects.csv"
+    e = pd.read_csv(effects)
+    e["delta_mean"] = -e.delta_mean
+    e.to_csv(effects, index=False)
+    t4 = flipped / "smoke" / "table4.csv"
+    t = pd.read_csv(t4)
+    swap = {"vgg16": "vgg16_nopad", "vgg16_nopad": "vgg16"}
+    t["encoder"] = t.encoder.map(lambda v: swap.get(v, v))  # padding now *adds* nothing: SPC rises without it
+    t.to_csv(t4, index=False)
+    summary = next(nb for nb in NOTEBOOKS if nb.stem.endswith("summary"))
+    execute(summary, tmp_path / "summary.ipynb", profile="smoke", results_dir=str(flipped))
+    before = glued_markdown(smoke_book / "book" / "sections" / summary.name, "why_measured")
+    after = glued_markdown(tmp_path / "summary.ipynb", "why_measured")
+    assert before.count("rises") == after.count("falls") and before.count("falls") == after.count("rises")
+    cards = [pd.read_csv(d / "smoke" / "claims.csv").set_index("key") for d in (smoke_book / "results", flipped)]
+    ours = [c.loc["nopad", "ours"] for c in cards]
+    assert ours[0].translate(str.maketrans("+-", "-+")) == ours[1]  # every stated direction flips
+    if cards[0].loc["nopad", "verdict"] in ("reproduced", "partly"):
+        assert cards[1].loc["nopad", "verdict"] == "not reproduced"
+    assert "rule" in cards[0].columns and (cards[0].rule.fillna("") != "").all()

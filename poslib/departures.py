@@ -1,0 +1,136 @@
+"""Where our numbers depart from the paper's: each departure of the protocol as a controlled experiment.
+
+Every experiment trains fresh read-outs on cached encoder features and changes one thing against a
+baseline (the ``cpu`` profile's protocol): the number of SGD steps, the number of training photos,
+the random crops, the input convention, the read-out's hidden width. Seeds are independent: each
+seed has its own read-out initialisation *and* its own batch order. All patterns of one seed share
+that seed's batches (one read of the features per step for all of them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import torch
+
+from .patterns import check_pattern, make_pattern
+from .readout import PosENet
+from .train import TrainConfig, evaluate_readouts, pick_device, train_readouts
+
+OFFICIAL_STEPS = math.ceil(10_553 / 32) * 15  # DUT-S training set, batch 32, 15 epochs: 4,950 steps
+
+
+def steps_per_epoch(n_inputs: int, batch_size: int = 32) -> int:
+    return math.ceil(n_inputs / batch_size)
+
+
+def epochs_for_steps(steps: int, n_inputs: int, batch_size: int = 32) -> int:
+    """The whole number of epochs closest to ``steps`` SGD steps over ``n_inputs`` inputs (at least 1)."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps!r}")
+    return max(1, round(steps / steps_per_epoch(n_inputs, batch_size)))
+
+
+def protocol(epochs: int, seed: int, batch_size: int = 32) -> TrainConfig:
+    """The official SGD protocol stretched to ``epochs``: the lr drop stays at 2/3 of the run."""
+    return TrainConfig(epochs=epochs, batch_size=batch_size, lr_milestones=(max(1, round(epochs * 2 / 3)),),
+                       seed=seed)
+
+
+def train_and_score(train: torch.Tensor, tests: Mapping[str, torch.Tensor], *, channels: Sequence[int],
+                    patterns: Sequence[str], seeds: Sequence[int], epochs: int, layers: int = 1,
+                    hidden: int | None = None, device: str | None = None, progress: bool = False) -> pd.DataFrame:
+    """One read-out per (pattern, seed) trained on ``train`` features, scored on each test set.
+
+    ``train`` and each test: (N, sum C_i, g, g) features (e.g. ``FeatureSet.data`` or a row subset).
+    Seed s initialises the read-outs with s and orders the batches with s. Returns one row per
+    (pattern, seed, test set) with the per-image mean SPC and MAE and the number of SGD steps.
+    """
+    for p in patterns:
+        check_pattern(p)
+    if not seeds:
+        raise ValueError("need at least one seed")
+    dev = pick_device(device)
+    targets = [make_pattern(p, 224) for p in patterns]
+    steps = epochs * steps_per_epoch(train.shape[0])
+    rows = []
+    for seed in seeds:
+        models = [PosENet(list(channels), layers=layers, hidden_channels=hidden if layers > 1 else None, seed=seed)
+                  for _ in patterns]
+        history = train_readouts(models, [train], targets, protocol(epochs, seed), device=dev, progress=progress)
+        for name, feats in tests.items():
+            evals = evaluate_readouts(models, [feats], targets, device=dev, keep_predictions=0)
+            for p, ev, h in zip(patterns, evals, history):
+                s = ev.summary()
+                rows.append({"pattern": p, "seed": seed, "test_set": name, "spc": s["spc_mean"], "mae": s["mae_mean"],
+                             "n_images": s["n_images"], "steps": steps, "epochs": epochs,
+                             "train_inputs": int(train.shape[0]), "final_train_loss": h.epoch_loss[-1]})
+    return pd.DataFrame(rows)
+
+
+def summarize_seeds(rows: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Mean and sd over seeds of each setting's SPC and MAE (NaN, never dropped, if a seed diverged)."""
+    g = rows.groupby(list(by), sort=False, dropna=False)
+    sd = lambda x: x.std(skipna=False) if len(x) > 1 else float("nan")  # noqa: E731
+    mean = lambda x: x.mean(skipna=False)  # noqa: E731
+    return g.agg(spc_mean=("spc", mean), spc_sd=("spc", sd), mae_mean=("mae", mean), mae_sd=("mae", sd),
+                 n_seeds=("seed", "nunique"), steps=("steps", "first"), train_inputs=("train_inputs", "first"),
+                 n_images=("n_images", "first")).reset_index()
+
+
+def effect(rows: pd.DataFrame, baseline: str, change: str, *, by: Sequence[str] = ("pattern", "test_set"),
+           column: str = "setting") -> pd.DataFrame:
+    """The change in SPC from ``baseline`` to ``change`` (two values of ``column``), per ``by`` cell.
+
+    Seeds pair up (same seed in both settings); ``delta_sd`` is the sd over seeds of the paired
+    differences, so ``delta_mean`` counts as an effect only beyond about twice that.
+    """
+    a = rows[rows[column] == baseline].set_index([*by, "seed"])["spc"]
+    b = rows[rows[column] == change].set_index([*by, "seed"])["spc"]
+    d = (b - a).dropna().rename("delta").reset_index()
+    g = d.groupby(list(by), sort=False)["delta"]
+    return pd.DataFrame({"delta_mean": g.mean(), "delta_sd": g.std(), "n_seeds": g.size()}).reset_index()
+
+
+def overview(effects: pd.DataFrame) -> pd.DataFrame:
+    """Per departure and setting, the mean over patterns of the paired change in SPC, on photos and on
+    the synthetic test sets, with its seed spread, the baseline's gap to the paper and the count of
+    cells whose change exceeds twice its spread."""
+    e = effects.assign(test=effects.test_set.where(effects.test_set == "photos", "synthetic"),
+                       beyond=effects.delta_mean.abs() > 2 * effects.delta_sd)
+    out = (e.groupby(["departure", "setting", "compared_with", "test"], sort=False)
+           .agg(delta_mean=("delta_mean", "mean"), delta_sd=("delta_sd", "mean"), gap=("baseline_gap", "mean"),
+                cells_beyond_2sd=("beyond", "sum"), cells=("beyond", "size")).reset_index())
+    out["share_of_gap"] = -out.delta_mean / out.gap
+    return out
+
+
+def _change(d: float, sd: float, where: str) -> str:
+    if d == 0 or abs(d) < 5e-4:
+        return f"SPC on {where} does not change (±{sd:.3f})"
+    noise = "beyond" if abs(d) > 2 * sd else "within"
+    return f"SPC on {where} {'rises' if d > 0 else 'falls'} by {abs(d):.3f} ± {sd:.3f}, {noise} twice its seed spread"
+
+
+def _gap(d: float, gap: float) -> str:
+    if abs(d) < 5e-4 or not gap == gap:  # no change, or no paper value (NaN)
+        return ""
+    if gap < 0:  # ours below the paper: a rise closes the gap
+        return f"; it closes {d / -gap:.0%} of the photo gap to the paper" if d > 0 else "; it widens the photo gap to the paper"
+    return "; it moves further above the paper" if d > 0 else f"; it closes {-d / gap:.0%} of the photo gap to the paper"
+
+
+def explain(effects: pd.DataFrame, tests: Sequence[str] = ("photos", "synthetic")) -> str:
+    """A Markdown list, one sentence per departure and setting; every direction and size in it comes
+    from the numbers (mean over patterns of the paired per-seed change, and its seed spread)."""
+    rows = overview(effects)
+    lines = []
+    for (departure, setting, reference), g in rows.groupby(["departure", "setting", "compared_with"], sort=False):
+        g = g.set_index("test")
+        parts = [_change(g.loc[t, "delta_mean"], g.loc[t, "delta_sd"], "test photos" if t == "photos" else "black, white and noise")
+                 for t in tests if t in g.index]
+        gap = _gap(g.loc["photos", "delta_mean"], g.loc["photos", "gap"]) if "photos" in g.index else ""
+        lines.append(f"- **{departure}** ({setting}, against {reference}): " + "; ".join(parts) + gap + ".")
+    return "\n".join(lines)
