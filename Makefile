@@ -28,6 +28,7 @@ notebooks: install
 	  echo "== $$nb (profile $(PROFILE))"; \
 	  TQDM_DISABLE=1 $(BIN)/papermill "$$nb" "book/sections/$$(basename $$nb)" -k python3 --cwd notebooks \
 	    -p profile $(PROFILE) || exit 1; \
+	  $(BIN)/python -m poslib.pages "book/sections/$$(basename $$nb)"; \
 	done
 
 # Rebuild the HTML from the executed notebooks in book/ alone (no re-execution).

@@ -24,6 +24,7 @@ from torch import nn
 from torchvision import models
 from torchvision.models.feature_extraction import create_feature_extractor
 
+from .padding import PartialConv2d, check_padding_mode, set_padding
 from .weights import (CRAFT_MLT25K, HED_BSDS500, MOBILENET_V2_TORCHVISION, VGG16_CAFFE, Preprocess, official_kind,
                       torchvision_state_dict)
 
@@ -153,7 +154,7 @@ def _resnet152(weights: str, seed: int, weights_path: str | Path | None) -> tupl
 
 
 def build_encoder(name: str, weights: str = "imagenet", *, preprocess: str = "weights", seed: int = 0,
-                  weights_path: str | Path | None = None) -> Encoder:
+                  weights_path: str | Path | None = None, padding_mode: str = "zeros") -> Encoder:
     """A frozen encoder returning its multi-scale taps (Sec. 3.1 of the paper).
 
     Args:
@@ -168,6 +169,9 @@ def build_encoder(name: str, weights: str = "imagenet", *, preprocess: str = "we
             ``Preprocess`` kind to force one, e.g. "tensor" for raw [0, 1] RGB.
         seed: seed of the random init.
         weights_path: a local weights file (torchvision format) instead of a download.
+        padding_mode: every padding conv's mode (``padding.PADDING_MODES``; weights unchanged).
+            "zeros" is the network as trained; any other mode is part of the encoder's identity
+            (its provenance, hence its feature-cache key).
     """
     if not isinstance(name, str) or not isinstance(weights, str):
         raise ValueError(f"encoder name and weights must be strings, got name={name!r}, weights={weights!r}")
@@ -190,11 +194,15 @@ def build_encoder(name: str, weights: str = "imagenet", *, preprocess: str = "we
         if name == "mobilenet_v2":
             module = module.features
         kind = "torchvision"
+    if check_padding_mode(padding_mode) != "zeros":
+        set_padding(module, padding_mode)
+        prov = {**prov, "padding_mode": padding_mode}
     if preprocess == "official":
         kind = official_kind(kind)
     elif preprocess != "weights":
         kind = preprocess
-    body = create_feature_extractor(module.eval(), return_nodes=taps)
+    body = create_feature_extractor(module.eval(), return_nodes=taps,
+                                    tracer_kwargs={"leaf_modules": [PartialConv2d]})  # its border ratio needs real shapes
     return Encoder(name, weights, body, Preprocess(kind), list(taps.values()), list(arch.channels), prov)
 
 

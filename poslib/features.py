@@ -54,11 +54,15 @@ def check_storage(storage: str) -> str:
 
 
 def encoder_identity(encoder: Encoder) -> dict:
-    """What decides an encoder's outputs: architecture, weights (by checksum or seed), preprocessing."""
+    """What decides an encoder's outputs: architecture, weights (by checksum or seed), preprocessing,
+    and the padding mode when it is not the network's own zeros."""
     p = encoder.provenance
     weights_id = p.get("file_sha256") or p.get("url") or (f"seed:{p['seed']}" if "seed" in p else p.get("source"))
-    return {"encoder": encoder.name, "weights": encoder.weights, "weights_id": weights_id,
-            "preprocess": encoder.preprocess.kind, "taps": encoder.tap_names}
+    identity = {"encoder": encoder.name, "weights": encoder.weights, "weights_id": weights_id,
+                "preprocess": encoder.preprocess.kind, "taps": encoder.tap_names}
+    if p.get("padding_mode", "zeros") != "zeros":  # only when swapped, so existing keys stay valid
+        identity["padding_mode"] = p["padding_mode"]
+    return identity
 
 
 def cache_key(encoder: Encoder, items: Sequence[ImageItem], *, size: int, precision: str, grid: int,

@@ -16,6 +16,8 @@ import pandas as pd
 import papermill as pm
 import pytest
 
+from poslib.pages import tidy
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 BIN = Path(sys.executable).parent
@@ -34,6 +36,7 @@ def execute(notebook: Path, out: Path, **parameters) -> None:
     try:
         pm.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name="python3",
                             cwd=str(ROOT / "notebooks"), progress_bar=False)
+        tidy(out)
     finally:
         if saved is None:
             del os.environ["TQDM_DISABLE"]
@@ -69,6 +72,16 @@ def test_executed_pages_have_no_stderr_and_fit_the_size_budget(smoke_book):
                    for o in c.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == "stderr"]
         assert not streams, f"{nb.name} writes to stderr: {streams}"
         assert nb.stat().st_size < NOTEBOOK_BUDGET, f"{nb.name}: {nb.stat().st_size / 1e6:.2f} MB"
+
+
+def test_pages_fold_code_and_drop_the_injected_parameters(smoke_book):
+    html = smoke_book / "_build" / "html" / "book" / "sections"
+    for nb in NOTEBOOKS:
+        page = (html / f"{nb.stem}.html").read_text()
+        assert "Parameters" in page and 'tag_parameters' in page, nb.name  # the parameters cell stays visible
+        assert "injected-parameters" not in page, nb.name
+        assert "tag_hide-input" in page, nb.name
+        assert "TqdmWarning" not in page and "Downloading:" not in page, nb.name
 
 
 def test_committed_book_notebooks_fit_the_size_budget():
