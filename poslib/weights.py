@@ -9,6 +9,8 @@ Two routes to the same kind of file:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import warnings
@@ -232,7 +234,9 @@ def torchvision_state_dict(enum: models.WeightsEnum, weights_path: str | Path | 
         prov.update(file=str(path), file_sha256=sha256_file(path))
         return torch.load(path, map_location="cpu", weights_only=True), prov
     try:
-        state = enum.get_state_dict(progress=False, check_hash=True)
+        # torch.hub prints "Downloading: <url>" to stdout even with progress off: keep it off the pages
+        with contextlib.redirect_stdout(io.StringIO()):
+            state = enum.get_state_dict(progress=False, check_hash=True)
     except (OSError, RuntimeError) as e:  # URLError is an OSError
         hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints"
         raise FetchError(
