@@ -182,10 +182,13 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     mean = lambda x: x.mean(skipna=False)  # noqa: E731
     sd = lambda x: x.std(skipna=False) if len(x) > 1 else 0.0  # noqa: E731
     extra = {"n_diverged": ("diverged", "sum")} if "diverged" in table.columns else {}
+    if "spc_sd" in table.columns:  # per-image sd of each seed's run
+        extra["image_sd"] = ("spc_sd", mean)
     out = g.agg(spc_mean=("spc_mean", mean), spc_sd=("spc_mean", sd), mae_mean=("mae_mean", mean),
                 mae_sd=("mae_mean", sd), n_images=("n_images", "first"), n_seeds=("seed", "nunique"),
-                image_sd=("spc_sd", mean), **extra).reset_index()
-    out.insert(out.columns.get_loc("n_images"), "spc_se_images", out.pop("image_sd") / out.n_images ** 0.5)
+                **extra).reset_index()
+    if "image_sd" in out:
+        out.insert(out.columns.get_loc("n_images"), "spc_se_images", out.pop("image_sd") / out.n_images ** 0.5)
     return out
 
 
