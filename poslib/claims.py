@@ -60,10 +60,6 @@ def _cells(t: pd.DataFrame, index=("pattern",), **where) -> pd.DataFrame:
                         index=pd.MultiIndex.from_frame(part[list(index)]) if len(index) > 1 else part[index[0]].values)
 
 
-def _spc(t: pd.DataFrame, **where) -> pd.Series:
-    return _select(t, **where).set_index("pattern").spc_mean
-
-
 def _pretrained(t: pd.DataFrame, encoder: str) -> pd.DataFrame:
     return t[(t.encoder == encoder) & (t.weights != "random")]
 
@@ -96,10 +92,6 @@ def describe(d: pd.DataFrame) -> str:
     """'H +0.123 ± 0.010 (paper +0.088)' per cell."""
     return "; ".join(f"{_label(i)} {r.ours:+.3f} ± {r.spread:.3f}" + ("" if math.isnan(r.paper) else f" (paper {r.paper:+.3f})")
                      for i, r in d.iterrows())
-
-
-def _by_count(holds: list[bool]) -> str:
-    return REPRODUCED if holds and all(holds) else (PARTLY if any(holds) else NOT)
 
 
 def _effect(d: pd.DataFrame, what: str) -> tuple[str, str]:
@@ -203,14 +195,6 @@ def _table5(r):
                                "spread": math.hypot(pad[f"{score}_sd"], nopad[f"{score}_sd"]),
                                "paper": pad[paper] - nopad[paper]}, name=f"{task} {score}"))
     return _effect(pd.DataFrame(rows), "score with minus without padding")
-
-
-def _table6_rows(r) -> tuple[pd.Series, dict[str, pd.Series]]:
-    """ImageNet VGG16's SPC on photos by pattern, and the other models' (HED and CRAFT by their weights)."""
-    t = r["table6"]
-    t = t[t.test_set == "photos"].assign(model=lambda d: d.weights.where(d.weights.isin(["hed", "craft"]), d.encoder))
-    base = _spc(t, encoder="vgg16", weights="imagenet")
-    return base, {m: _spc(t, model=m) for m in t.model.unique() if m != "vgg16"}
 
 
 def _table6(r):
