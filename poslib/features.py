@@ -53,6 +53,9 @@ def check_storage(storage: str) -> str:
     return storage
 
 
+IDENTITY_EXTRAS = ("init", "init_scales", "init_reference", "init_images", "batchnorm", "batchnorm_images")
+
+
 def encoder_identity(encoder: Encoder) -> dict:
     """What decides an encoder's outputs: architecture, weights (by checksum or seed), preprocessing,
     and the padding mode when it is not the network's own zeros."""
@@ -62,6 +65,9 @@ def encoder_identity(encoder: Encoder) -> dict:
                 "preprocess": encoder.preprocess.kind, "taps": encoder.tap_names}
     if p.get("padding_mode", "zeros") != "zeros":  # only when swapped, so existing keys stay valid
         identity["padding_mode"] = p["padding_mode"]
+    for key in IDENTITY_EXTRAS:  # set only by ``controls``: re-drawn, rescaled or recalibrated weights
+        if key in p:
+            identity[key] = p[key]
     return identity
 
 
