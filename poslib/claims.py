@@ -240,25 +240,21 @@ def _random_control(r):
         return f"random minus ImageNet VGG16, SPC on photos (one draw): {describe(d[d.index.isin(['H', 'V', 'G'])])}", "new finding"
     t = r["random_controls"]
     t = t.assign(test=t.test_set.where(t.test_set == "photos", "content-free"))
-    vgg = t[t.encoder == "vgg16"].groupby(["weights", "init", "test"], sort=False).agg(
-        ours=("spc_mean", "mean"), spread=("spc_sd", "mean")).reset_index()
-    ref = vgg[vgg.weights == "imagenet"].set_index("test")
-    parts, signs = [], []
-    for init, g in vgg[vgg.weights == "random"].groupby("init", sort=False):
-        for test, row in g.set_index("test").iterrows():
-            d = row.ours - ref.loc[test, "ours"]
-            spread = (row.spread ** 2 + ref.loc[test, "spread"] ** 2) ** 0.5
-            signs.append(0 if abs(d) <= 2 * spread else (1 if d > 0 else -1))
-            parts.append(f"{init} init, {test} {d:+.3f} ± {spread:.3f}")
-    if not parts:
+    cells = (t[t.encoder == "vgg16"].groupby(["weights", "init", "test"], sort=False)
+             .agg(ours=("spc_mean", "mean"), spread=("spc_sd", "mean")).assign(paper=float("nan")))
+    if "random" not in cells.index.get_level_values("weights"):
         return "random-weight VGG16 not run", UNTESTED
+    ref = cells.loc["imagenet"].droplevel("init")
+    d = pd.concat([compare(ref, g.droplevel(["weights", "init"])).rename(index=lambda s, i=init: f"{i} init, {s}")
+                   for init, g in cells.loc[["random"]].groupby("init", sort=False)])
+    signs = [0 if abs(x) <= 2 * s else (1 if x > 0 else -1) for x, s in zip(d.ours, d.spread)]
     if all(x == 1 for x in signs):
         finding = "random VGG16 ahead under every init and input"
     elif all(x == -1 for x in signs):
         finding = "ImageNet VGG16 ahead under every init and input"
     else:
         finding = "depends on the init or the input"
-    return f"random minus ImageNet VGG16, SPC (mean over patterns): {'; '.join(parts)}", f"new finding: {finding}"
+    return f"random minus ImageNet VGG16, SPC (mean over patterns): {describe(d)}", f"new finding: {finding}"
 
 
 MEASURED = "measured effects of budget, data size, crops, input and width: the departures page"

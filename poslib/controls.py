@@ -14,8 +14,10 @@ import hashlib
 from collections.abc import Sequence
 
 import torch
+import pandas as pd
 from torch import nn
 
+from . import dense
 from .encoders import Encoder, build_encoder
 
 INIT_SCHEMES: tuple[str, ...] = ("torchvision", "pytorch")  # scale-matched: ``match_scale`` on a torchvision init
@@ -104,27 +106,16 @@ def match_scale(encoder: Encoder, reference: Encoder, images: torch.Tensor) -> E
     return encoder
 
 
-@torch.no_grad()
 def calibrate_batchnorm(encoder: Encoder, images: torch.Tensor, *, batch_size: int = 32) -> Encoder:
     """Set every BatchNorm's running statistics to their average over ``images`` (weights unchanged).
 
     At init, running mean 0 and variance 1 make eval-mode BatchNorm the identity (times its weight):
-    a random network then runs unnormalised. Training would give it real statistics; so does this.
+    a random network then runs unnormalised. Training would give it real statistics; so does this
+    (``dense.calibrate_batchnorm`` on the encoder's body, fed the encoder's preprocessing).
     """
-    bns = [m for m in encoder.body.modules() if isinstance(m, nn.BatchNorm2d)]
-    if not bns:
+    if not any(isinstance(m, nn.BatchNorm2d) for m in encoder.body.modules()):
         raise ValueError(f"{encoder.name} has no BatchNorm layers to calibrate")
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over all batches
-    encoder.body.train()
-    try:
-        for x in images.split(batch_size):
-            encoder.body(encoder.preprocess(x))
-    finally:
-        encoder.body.eval()
-        for m in bns:
-            m.momentum = 0.1
+    dense.calibrate_batchnorm(encoder.body, encoder.preprocess(images), batch_size=batch_size)
     encoder.provenance = {**encoder.provenance, "batchnorm": f"calibrated on {len(images)} images",
                           "batchnorm_images": _digest(images)}
     return encoder
@@ -158,11 +149,9 @@ def position_share(features: torch.Tensor, channels: Sequence[int] | None = None
     return out
 
 
-def summarize_runs(rows, by: Sequence[str]):
+def summarize_runs(rows: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Mean and sd over every run (encoder seed x read-out seed) of each setting's SPC, and the sd over
     encoder seeds of the per-encoder means (0 where one encoder: ImageNet weights)."""
-    import pandas as pd
-
     by = list(by)
     per_encoder = rows.groupby([*by, "encoder_seed"], dropna=False, sort=False)["spc_mean"].mean().reset_index()
     g = rows.groupby(by, dropna=False, sort=False)

@@ -248,8 +248,8 @@ def task_encoder(net: TaskNet, name: str, provenance: dict, weights: str = "trai
 
 
 @torch.no_grad()
-def calibrate_batchnorm(net: TaskNet, images: torch.Tensor, *, batch_size: int = 32,
-                        device: torch.device | str = "cpu") -> TaskNet:
+def calibrate_batchnorm(net: nn.Module, images: torch.Tensor, *, batch_size: int = 32,
+                        device: torch.device | str = "cpu") -> nn.Module:
     """Set every BatchNorm's running statistics to the average over ``images`` (weights unchanged).
 
     A network at initialisation has running mean 0 and variance 1, so in eval mode its BatchNorm

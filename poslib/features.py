@@ -53,19 +53,18 @@ def check_storage(storage: str) -> str:
     return storage
 
 
-IDENTITY_EXTRAS = ("init", "init_scales", "init_reference", "init_images", "batchnorm", "batchnorm_images")
+# set in provenance only when they change the network: absent keys leave existing cache keys valid
+IDENTITY_EXTRAS = ("padding_mode", "init", "init_scales", "init_reference", "init_images", "batchnorm", "batchnorm_images")
 
 
 def encoder_identity(encoder: Encoder) -> dict:
     """What decides an encoder's outputs: architecture, weights (by checksum or seed), preprocessing,
-    and the padding mode when it is not the network's own zeros."""
+    and each of ``IDENTITY_EXTRAS`` that its provenance records."""
     p = encoder.provenance
     weights_id = p.get("file_sha256") or p.get("url") or (f"seed:{p['seed']}" if "seed" in p else p.get("source"))
     identity = {"encoder": encoder.name, "weights": encoder.weights, "weights_id": weights_id,
                 "preprocess": encoder.preprocess.kind, "taps": encoder.tap_names}
-    if p.get("padding_mode", "zeros") != "zeros":  # only when swapped, so existing keys stay valid
-        identity["padding_mode"] = p["padding_mode"]
-    for key in IDENTITY_EXTRAS:  # set only by ``controls``: re-drawn, rescaled or recalibrated weights
+    for key in IDENTITY_EXTRAS:  # a swapped padding mode; re-drawn, rescaled or recalibrated weights
         if key in p:
             identity[key] = p[key]
     return identity
