@@ -8,7 +8,7 @@ PROFILE ?= cpu
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: book notebooks html test install chromium clean
+.PHONY: book notebooks html test install chromium compare clean
 
 book: notebooks html
 
@@ -42,6 +42,10 @@ test: install chromium
 # Headless Chromium checks the rendered pages (Debian package).
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
+
+# Which cells of your fresh results/ moved by more than their seed sd against the committed ones.
+compare: install
+	$(BIN)/python -m poslib.compare results --rev HEAD
 
 clean:
 	rm -rf _build
