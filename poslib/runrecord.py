@@ -14,6 +14,11 @@ import nbformat
 import pandas as pd
 
 
+SECTION_COLUMNS = ["notebook", "title", "profile", "start (UTC)", "minutes", "other parameters", "failed"]
+FILE_COLUMNS = ["file", "section", "profile", "features", "task networks", "cpu capability", "native bf16",
+                "torch threads", "gpu", "torch", "poslib"]
+
+
 def _title(nb) -> str:
     for cell in nb.cells:
         if cell.cell_type == "markdown":
@@ -35,7 +40,7 @@ def section_runs(sections_dir: str | Path) -> pd.DataFrame:
                      "minutes": round(pm["duration"] / 60, 1) if pm.get("duration") else float("nan"),
                      "other parameters": ", ".join(f"{k}={v!r}" for k, v in params.items()) or "defaults",
                      "failed": bool(pm.get("exception"))})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=SECTION_COLUMNS)
 
 
 def results_files(results_dir: str | Path) -> pd.DataFrame:
@@ -55,4 +60,4 @@ def results_files(results_dir: str | Path) -> pd.DataFrame:
                      "cpu capability": env.get("cpu_capability", ""), "native bf16": env.get("cpu_bf16_native", ""),
                      "torch threads": env.get("torch_threads", ""), "gpu": env.get("cuda") or "none",
                      "torch": env.get("torch", ""), "poslib": env.get("poslib", "")})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=FILE_COLUMNS)

@@ -26,3 +26,8 @@ def test_results_files_read_settings_and_environment(tmp_path):
     assert table.file.tolist() == ["table1.csv"]
     row = table.iloc[0]
     assert (row.profile, row.features, row["cpu capability"], row["torch threads"], row.gpu) == ("cpu", "fp32", "AVX2", 2, "none")
+
+
+def test_empty_folders_give_empty_tables_with_their_columns(tmp_path):
+    assert section_runs(tmp_path).empty and "minutes" in section_runs(tmp_path).columns
+    assert results_files(tmp_path).empty and "cpu capability" in results_files(tmp_path).columns
