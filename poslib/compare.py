@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+CELL_COLUMNS = ["setting", "measure", "ours", "ref", "sd", "moved"]
+
 
 def measures(table: pd.DataFrame) -> list[str]:
     """The measures of ``table`` that carry a seed spread: ``m`` for each ``m_mean``/``m_sd`` pair."""
@@ -37,30 +39,32 @@ def compare_tables(ours: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
     ``sd`` is the larger of the two seed sds; where neither has one (a single seed), any difference
     above 1e-9 counts as moved.
     """
+    shared = [m for m in measures(ref) if f"{m}_mean" in ours.columns]
+    if not shared:  # e.g. a listing of photos: nothing with a seed spread to compare
+        return pd.DataFrame(columns=CELL_COLUMNS)
     keys = [k for k in _keys(ref) if k in ours.columns]
     ours, ref = ours.copy(), ref.copy()
     for t in (ours, ref):  # the n-th repeat of a setting matches the n-th (tables with repeated keys)
         t["_repeat"] = t.groupby(keys, dropna=False, sort=False).cumcount() if keys else range(len(t))
-        t[keys] = t[keys].astype(str)
+        t[keys] = t[keys].map(str)  # a missing key is a setting too ("nan"); astype(str) would keep it missing
     both = ours.merge(ref, on=keys + ["_repeat"], suffixes=("", "_ref"))
+    setting = both[keys].agg(" ".join, axis=1) if keys else ""
     rows = []
-    for m in measures(ref):
-        if f"{m}_mean" not in ours.columns:
-            continue
-        part = both[keys].copy()
-        part["measure"] = m
+    for m in shared:
+        part = pd.DataFrame({"setting": setting, "measure": m}, index=both.index)
         part["ours"], part["ref"] = both[f"{m}_mean"], both[f"{m}_mean_ref"]
         part["sd"] = pd.concat([both[f"{m}_sd"], both[f"{m}_sd_ref"]], axis=1).max(axis=1)
         tolerance = part["sd"].fillna(0).clip(lower=1e-9)
         part["moved"] = (part.ours - part.ref).abs() > tolerance
-        part["setting"] = both[keys].astype(str).agg(" ".join, axis=1) if keys else ""
-        rows.append(part[["setting", "measure", "ours", "ref", "sd", "moved"]])
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["setting", "measure", "ours", "ref", "sd", "moved"])
+        rows.append(part[CELL_COLUMNS])
+    return pd.concat(rows, ignore_index=True)
 
 
-def _committed(name: str, rev: str) -> pd.DataFrame | None:
-    """``results/<name>`` as committed at ``rev``, or None where git has no such file."""
+def _reference(name: str, ref: str | Path | None, rev: str) -> pd.DataFrame | None:
+    """``name`` in the folder ``ref``, or without one ``results/<name>`` as committed at ``rev``; None where absent."""
+    if ref is not None:
+        path = Path(ref) / name
+        return pd.read_csv(path) if path.exists() else None
     shown = subprocess.run(["git", "show", f"{rev}:results/{name}"], capture_output=True, text=True)
     return pd.read_csv(io.StringIO(shown.stdout)) if shown.returncode == 0 else None
 
@@ -72,13 +76,11 @@ def compare_folders(results: str | Path, ref: str | Path | None = None, rev: str
         raise FileNotFoundError(f"no results folder at {results}")
     parts = []
     for path in sorted(results.glob("*.csv")):
-        other = (pd.read_csv(Path(ref) / path.name) if (Path(ref) / path.name).exists() else None) if ref else \
-            _committed(path.name, rev)
+        other = _reference(path.name, ref, rev)
         if other is None:
             continue
         parts.append(compare_tables(pd.read_csv(path), other).assign(file=path.name))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["setting", "measure", "ours", "ref", "sd", "moved", "file"])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*CELL_COLUMNS, "file"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,6 +56,11 @@ def table_profile(csv_path: str | Path) -> str | None:
         settings = json.loads(meta_path.read_text()).get("settings", {})
     except (OSError, ValueError):
         return None
+    return settings_profile(settings)
+
+
+def settings_profile(settings: dict) -> str | None:
+    """The profile name in a results JSON's settings (recorded as a name or as the whole profile)."""
     p = settings.get("profile")
     return p.get("name") if isinstance(p, dict) else p
 

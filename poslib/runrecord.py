@@ -13,6 +13,8 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
+from .results import settings_profile
+
 
 SECTION_COLUMNS = ["notebook", "title", "profile", "start (UTC)", "minutes", "other parameters", "failed"]
 FILE_COLUMNS = ["file", "section", "profile", "features", "task networks", "cpu capability", "native bf16",
@@ -52,10 +54,9 @@ def results_files(results_dir: str | Path) -> pd.DataFrame:
         except ValueError:
             continue
         settings, env = meta.get("settings", {}), meta.get("environment", {})
-        profile = settings.get("profile")
         precision = settings.get("precision") or {}
         rows.append({"file": path.with_suffix(".csv").name, "section": settings.get("section", ""),
-                     "profile": profile.get("name") if isinstance(profile, dict) else profile,
+                     "profile": settings_profile(settings),
                      "features": precision.get("features", ""), "task networks": precision.get("task_networks", ""),
                      "cpu capability": env.get("cpu_capability", ""), "native bf16": env.get("cpu_bf16_native", ""),
                      "torch threads": env.get("torch_threads", ""), "gpu": env.get("cuda") or "none",

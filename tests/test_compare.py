@@ -36,3 +36,11 @@ def test_folders_and_the_command_line(tmp_path, capsys):
     assert set(cells.file) == {"table1.csv"} and cells.moved.sum() == 1
     assert main([str(ours), "--ref", str(ref)]) == 0
     assert "1 of 2 cells moved" in capsys.readouterr().out
+
+
+def test_a_missing_key_is_matched_as_a_setting():
+    ours, ref = table(0.50), table(0.50)
+    for t in (ours, ref):
+        t["weights"] = ["imagenet", None]
+    cells = compare_tables(ours, ref)
+    assert len(cells) == 2 and not cells.moved.any()
