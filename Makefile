@@ -14,10 +14,10 @@ book: notebooks html
 
 install: $(VENV)/.installed
 
-# Reinstall whenever the pinned dependencies change.
-$(VENV)/.installed: pyproject.toml
+# Reinstall whenever the dependencies or their pinned versions change.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e ".[book,test]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[book,test]"
 	@touch $@
 
 # Execute each section notebook into the book (PROFILE=smoke|cpu|paper).

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number"}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "True or False"}
 
 
 def _is(value, kind: type) -> bool:
     if isinstance(value, bool):  # True is an int in Python, never a valid count or name here
-        return False
+        return kind is bool
     return isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
 
 

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+WIDE_INPUT = 256  # input channels from which a stacked read-out's first conv runs as a matrix product
+
 Taps = Sequence[torch.Tensor]  # feature maps, each (N, C_i, H_i, W_i)
 
 
@@ -191,7 +193,15 @@ class PosENet(nn.Module):
 
     def forward(self, taps: torch.Tensor | Taps) -> torch.Tensor:
         """Predicted position map in [0, 1]: (N, 1, out_size, out_size)."""
-        return self.upsample(self.body(self.resize_taps(taps)))  # body: (N, 1, s, s), s = output_grid(...)
+        return self.upsample(self.apply_body(self.resize_taps(taps)))  # body: (N, 1, s, s), s = output_grid(...)
+
+    def apply_body(self, x: torch.Tensor) -> torch.Tensor:
+        """``self.body(x)``; a wide first layer of a stacked read-out runs as one matrix product
+        (``conv_as_matmul``: the same numbers up to float rounding, the wide input read once per pass)."""
+        if self.layers > 1 and x.shape[1] >= WIDE_INPUT and x.is_contiguous(memory_format=torch.channels_last):
+            first = self.body[0]
+            return self.body[1:](conv_as_matmul(x, first.weight, first.bias, self.padding))
+        return self.body(x)
 
     def fusion_key(self) -> tuple | None:
         """Read-outs with equal keys can share one convolution (see ``forward_many``)."""
@@ -239,7 +249,7 @@ def _group_maps(readouts: Sequence[PosENet], taps) -> list[tuple[list[int], torc
     for members in groups.values():
         first = readouts[members[0]]
         if first.fusion_key() is None:
-            out.append((members, first.body(first.resize_taps(taps))))
+            out.append((members, first.apply_body(first.resize_taps(taps))))
             continue
         x = first.resize_taps(taps)
         convs = [readouts[i].body[0] for i in members]

@@ -51,7 +51,8 @@ def smoke_book(tmp_path_factory) -> Path:
     book = tmp_path_factory.mktemp("smoke-book")
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, book / name)
-    shutil.copytree(ROOT / "book", book / "book")
+    shutil.copytree(ROOT / "book", book / "book", symlinks=True)  # book/_extra links to ../../results, ../../notebooks
+    shutil.copytree(ROOT / "notebooks", book / "notebooks")
     for nb in NOTEBOOKS:
         execute(nb, book / "book" / "sections" / nb.name, profile="smoke", results_dir=str(book / "results"))
     build = subprocess.run([str(BIN / "jupyter-book"), "build", str(book), "-W", "-n", "--keep-going"],
@@ -84,11 +85,37 @@ def test_pages_fold_code_and_drop_the_injected_parameters(smoke_book):
         assert "TqdmWarning" not in page and "Downloading:" not in page, nb.name
 
 
+def test_provenance_notes_link_to_files_in_the_build(smoke_book):
+    """Every "how this was made" note links its notebook and results files, and each link resolves
+    to a file copied into the built HTML (so they work offline)."""
+    html = smoke_book / "_build" / "html" / "book" / "sections"
+    notes = {}
+    for page in sorted(html.glob("*.html")):
+        for note in re.findall(r"How this was made:</em>(.*?)</p>", page.read_text(), flags=re.S):
+            notes[page.stem] = notes.get(page.stem, 0) + 1
+            hrefs = re.findall(r'href="([^"#]+)"', note)
+            assert any(h.endswith(".ipynb") for h in hrefs) and any(h.endswith(".csv") for h in hrefs), note
+            for href in hrefs:
+                assert (page.parent / href).resolve().is_file(), (page.name, href)
+    assert notes.get("09_departures", 0) >= 4, notes  # under its three figures and its tables
+
+
 def test_committed_book_notebooks_fit_the_size_budget():
     committed = sorted((ROOT / "book" / "sections").glob("*.ipynb"))
     assert committed
     too_big = {nb.name: nb.stat().st_size for nb in committed if nb.stat().st_size >= NOTEBOOK_BUDGET}
     assert not too_big, too_big
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_parameter_has_a_type_and_help_for_papermill(notebook):
+    """``papermill --help-notebook`` reads each parameter's type from its annotation (or a ``# type:``
+    comment) and its help from the comment; both must be there for every parameter."""
+    parameters = pm.inspect_notebook(str(notebook))
+    assert parameters, f"{notebook.name} has no parameters cell"
+    for name, p in parameters.items():
+        assert p["inferred_type_name"] not in ("None", ""), f"{notebook.name}: parameter {name} has no type"
+        assert p["help"].strip(), f"{notebook.name}: parameter {name} has no help text"
 
 
 def glued(notebook: Path) -> dict:

@@ -1,0 +1,35 @@
+"""The "how this was made" note: parameters that differ from a notebook's defaults, links into the book."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from poslib.provenance import NOTE_PREFIX, Page, changed_parameters, commit
+from poslib.results import save_table
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "09_departures.ipynb"
+
+
+def test_changed_parameters_are_only_those_that_differ_from_the_cell():
+    values = {"profile": "smoke", "seeds": 3, "patterns": ["H", "V", "G", "HS"], "budget_factors": [1, 4]}
+    assert changed_parameters(NOTEBOOK, values) == {"profile": "smoke", "budget_factors": [1, 4]}
+
+
+def test_note_links_results_files_under_the_book_results_folder(tmp_path):
+    results = tmp_path / "results"
+    csv = save_table(pd.DataFrame({"spc": [0.5]}), results / "smoke" / "t.csv",
+                     {"seeds": [0, 1], "data": {"train_photos": 24, "train_inputs": 72, "n_photos": 8}})
+    page = Page("09_departures.ipynb", {"profile": "smoke", "seeds": 2}, profile="smoke", results_dir=results)
+    text = page.note(csv).data
+    assert text.startswith(NOTE_PREFIX)
+    assert "[t.csv](../../results/smoke/t.csv)" in text and "(../../results/smoke/t.json)" in text
+    assert "(../../notebooks/09_departures.ipynb)" in text
+    assert "profile='smoke', seeds=2" in text and "seeds 0, 1" in text and "24 training photos (72 inputs)" in text
+    assert f"`{commit()}`" in text
+
+
+def test_note_names_a_file_outside_the_results_folder_without_a_link(tmp_path):
+    page = Page("09_departures.ipynb", {}, profile="cpu", results_dir=tmp_path / "results")
+    text = page.note(tmp_path / "elsewhere.csv").data
+    assert "parameters changed: none" in text and "](../../results" not in text and "elsewhere.csv" in text
