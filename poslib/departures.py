@@ -13,6 +13,7 @@ import hashlib
 import inspect
 import json
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -82,11 +83,12 @@ def train_and_score(train: torch.Tensor, tests: Mapping[str, torch.Tensor], *, c
     return pd.DataFrame(rows)
 
 
-def code_digest(*modules) -> str:
-    """A digest of the source of the modules that compute a result (by default: read-out, training,
-    this module), so stored runs are not reused after the code that made them changed."""
-    modules = modules or (readout, train_module, __import__(__name__, fromlist=["_"]))
-    return hashlib.sha256("".join(inspect.getsource(m) for m in modules).encode()).hexdigest()[:16]
+def code_digest() -> str:
+    """A digest of the source that computes a run's rows (the read-out, its training, the protocol
+    and ``train_and_score``), so stored runs are not reused after that code changed; edits to how
+    the rows are summarised or described do not invalidate them."""
+    parts = [readout, train_module, steps_per_epoch, epochs_for_steps, protocol, train_and_score]
+    return hashlib.sha256("".join(inspect.getsource(p) for p in parts).encode()).hexdigest()[:16]
 
 
 class RunStore:
@@ -111,8 +113,10 @@ class RunStore:
         if name in self:
             self.reused.append(name)
             return self.rows[self.rows.run == name].drop(columns="run").reset_index(drop=True)
-        rows = compute()
-        self.rows = pd.concat([self.rows, rows.assign(run=name)], ignore_index=True)
+        started = time.perf_counter()
+        rows = compute().assign(run_seconds=lambda r: time.perf_counter() - started)
+        new = rows.assign(run=name)
+        self.rows = new if self.rows.empty else pd.concat([self.rows, new], ignore_index=True)
         atomic_write_text(self.path, self.rows.to_csv(index=False))
         return rows
 
@@ -178,6 +182,8 @@ def explain(effects: pd.DataFrame, tests: Sequence[str] = ("photos", "synthetic"
         g = g.set_index("test")
         parts = [_change(g.loc[t, "delta_mean"], g.loc[t, "delta_sd"], "test photos" if t == "photos" else "black, white and noise")
                  for t in tests if t in g.index]
-        gap = _gap(g.loc["photos", "delta_mean"], g.loc["photos", "gap"]) if "photos" in g.index else ""
+        gap = ""
+        if "photos" in g.index and abs(g.loc["photos", "delta_mean"]) > 2 * g.loc["photos", "delta_sd"]:
+            gap = _gap(g.loc["photos", "delta_mean"], g.loc["photos", "gap"])  # only a change beyond the noise moves the gap
         lines.append(f"- **{departure}** ({setting}, against {reference}): " + "; ".join(parts) + gap + ".")
     return "\n".join(lines)

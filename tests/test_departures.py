@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from poslib.claims import NOT, PARTLY, REPRODUCED, effect_verdict
-from poslib.departures import (OFFICIAL_STEPS, effect, epochs_for_steps, explain, protocol, steps_per_epoch,
-                               train_and_score)
+from poslib.departures import (OFFICIAL_STEPS, RunStore, effect, epochs_for_steps, explain, protocol,
+                               steps_per_epoch, train_and_score)
 from poslib.encoders import build_encoder
 from poslib.readout import PosENet, conv_as_matmul, forward_many
 from poslib.weights import CAFFE_BGR_MEAN, IMAGENET_MEAN, IMAGENET_STD, Preprocess
@@ -77,6 +77,31 @@ def test_seeds_are_independent_and_reproducible():
     assert a.spc.iloc[0] > 0.5  # the ramp is read out
 
 
+def test_a_shared_batch_order_changes_only_the_other_seeds():
+    train, test = _toy_features(80), {"t": _toy_features(8, seed=1)}  # 3 batches an epoch: the order matters
+    own = train_and_score(train, test, channels=[6], patterns=["H"], seeds=[0, 1], epochs=3)
+    shared = train_and_score(train, test, channels=[6], patterns=["H"], seeds=[0, 1], epochs=3, shared_order=True)
+    assert own.spc.iloc[0] == shared.spc.iloc[0]  # seed 0 orders its batches with 0 either way
+    assert own.spc.iloc[1] != shared.spc.iloc[1]
+
+
+def test_run_store_resumes_a_finished_run_and_starts_afresh_for_other_settings(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return pd.DataFrame({"pattern": ["H", "V"], "seed": [0, 1], "spc": [0.25, 0.5]})
+
+    first = RunStore(tmp_path, {"profile": "smoke", "code": "a"}).get_or_run("baseline", compute)
+    again = RunStore(tmp_path, {"profile": "smoke", "code": "a"})  # a new session: read from disk
+    rows = again.get_or_run("baseline", compute)
+    assert len(calls) == 1 and again.reused == ["baseline"]
+    pd.testing.assert_frame_equal(rows.drop(columns="run_seconds"), first.drop(columns="run_seconds"))
+    assert rows.seed.dtype.kind == "i"
+    RunStore(tmp_path, {"profile": "smoke", "code": "b"}).get_or_run("baseline", compute)  # the code changed
+    assert len(calls) == 2
+
+
 def test_effects_pair_seeds():
     rows = pd.DataFrame({"setting": ["a", "a", "b", "b"], "pattern": "H", "test_set": "photos", "seed": [0, 1, 0, 1],
                          "spc": [0.5, 0.7, 0.6, 0.8]})
@@ -96,6 +121,7 @@ def test_explanations_follow_the_numbers():
     assert "rises by 0.050" in up and "beyond twice" in up and "closes 25% of the photo gap" in up
     assert "falls by 0.050" in down and "widens the photo gap" in down and "rises" not in down
     assert "within twice" in explain(_effects(0.015))
+    assert "gap" not in explain(_effects(0.015))  # a change within the noise says nothing about the gap
 
 
 def _d(ours, spread, paper):

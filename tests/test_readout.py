@@ -178,3 +178,13 @@ def test_train_losses_are_each_read_outs_mse():
     losses = train_losses(readouts, taps, targets)
     for r, t, loss in zip(readouts, targets, losses):
         assert loss.item() == pytest.approx(F.mse_loss(r(taps)[:, 0], t.expand(2, 224, 224)).item(), rel=1e-5)
+
+
+def test_a_stacked_readouts_wide_first_layer_as_a_matrix_product_gives_the_convolutions_maps():
+    from poslib.readout import WIDE_INPUT
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, WIDE_INPUT, 28, 28, generator=gen)
+    r = PosENet(WIDE_INPUT, layers=2, hidden_channels=4, seed=1).eval()
+    as_conv = r(x.contiguous())  # F.conv2d
+    as_matmul = r(x.contiguous(memory_format=torch.channels_last))  # conv_as_matmul
+    assert torch.allclose(as_conv, as_matmul, atol=1e-5)
