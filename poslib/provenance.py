@@ -3,8 +3,9 @@
 The note names the source notebook, the parameters of this run that differ from the notebook's
 defaults, the profile, the seeds and the number of images (from the results file's settings), the
 wall time of the page so far, the commit, and links to the results files that hold the numbers.
-The book copies ``results/`` and ``notebooks/`` into its HTML (``book/_extra``), so the links work
-offline from a page at ``book/sections/<name>.html``.
+The book copies ``results/`` and ``notebooks/`` into its HTML (``book/_extra``; the notebooks as
+``source-notebooks/``, since jupyter-book's exclusion of every notebook outside the table of
+contents also matches their own names), so the links work offline from ``book/sections/<name>.html``.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class Page:
         links = " ".join(f"{_link(p, self.results_root)} ({_link(p.with_suffix('.json'), self.results_root)})"
                          for p in paths)
         minutes = (time.perf_counter() - self.started) / 60
-        parts = [f"made by [{self.source.name}]({PAGE_TO_ROOT}notebooks/{self.source.name})",
+        parts = [f"made by [{self.source.name}]({PAGE_TO_ROOT}source-notebooks/{self.source.name})",
                  f"profile `{self.profile}`", f"parameters changed: {changed}", *facts,
                  f"page time so far {minutes:.1f} min", f"commit `{self.commit}`"]
         if links:

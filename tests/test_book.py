@@ -116,6 +116,9 @@ def test_every_parameter_has_a_type_and_help_for_papermill(notebook):
     comment) and its help from the comment; both must be there for every parameter."""
     parameters = pm.inspect_notebook(str(notebook))
     assert parameters, f"{notebook.name} has no parameters cell"
+    cell = next(c for c in nbformat.read(notebook, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    assigned = re.findall(r"^(\w+)\s*[:=]", cell.source, flags=re.M)
+    assert list(parameters) == assigned, f"papermill cannot parse some lines of {notebook.name}'s parameters cell"
     for name, p in parameters.items():
         assert p["inferred_type_name"] not in ("None", ""), f"{notebook.name}: parameter {name} has no type"
         assert p["help"].strip(), f"{notebook.name}: parameter {name} has no help text"

@@ -24,7 +24,7 @@ def test_note_links_results_files_under_the_book_results_folder(tmp_path):
     text = page.note(csv).data
     assert text.startswith(NOTE_PREFIX)
     assert "[t.csv](../../results/smoke/t.csv)" in text and "(../../results/smoke/t.json)" in text
-    assert "(../../notebooks/09_departures.ipynb)" in text
+    assert "(../../source-notebooks/09_departures.ipynb)" in text
     assert "profile='smoke', seeds=2" in text and "seeds 0, 1" in text and "24 training photos (72 inputs)" in text
     assert f"`{commit()}`" in text
 
