@@ -9,10 +9,12 @@ that seed's batches (one read of the features per step for all of them).
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import json
 import math
+import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -62,8 +64,8 @@ def train_and_score(train: torch.Tensor, tests: Mapping[str, torch.Tensor], *, c
     if not seeds:
         raise ValueError("need at least one seed")
     dev = pick_device(device)
-    # Each step gathers a batch of rows: channels-last fp32 makes that a copy of whole rows (about 4x
-    # faster on a CPU than from the cache's bf16 view), and on a GPU the rows stay on the device.
+    # Each step gathers a batch of rows: channels-last (as the feature cache stores them) makes that a
+    # copy of whole rows, about 4x faster on a CPU than from an NCHW tensor; on a GPU the rows stay there.
     train = train.to(dev if dev.type == "cuda" else "cpu", torch.float32).contiguous(memory_format=torch.channels_last)
     targets = [make_pattern(p, 224) for p in patterns]
     steps = epochs * steps_per_epoch(train.shape[0])
@@ -84,35 +86,35 @@ def train_and_score(train: torch.Tensor, tests: Mapping[str, torch.Tensor], *, c
 
 
 def code_digest() -> str:
-    """A digest of the source that computes a run's rows (the read-out, its training, the protocol
-    and ``train_and_score``), so stored runs are not reused after that code changed; edits to how
-    the rows are summarised or described do not invalidate them."""
+    """A digest of the code that computes a run's rows (the read-out, its training, the protocol and
+    ``train_and_score``), so stored runs are not reused after that code changed; edits to comments,
+    layout, or how the rows are summarised or described do not invalidate them."""
     parts = [readout, train_module, steps_per_epoch, epochs_for_steps, protocol, train_and_score]
-    return hashlib.sha256("".join(inspect.getsource(p) for p in parts).encode()).hexdigest()[:16]
+    trees = [ast.dump(ast.parse(textwrap.dedent(inspect.getsource(p)))) for p in parts]  # comments and layout aside
+    return hashlib.sha256("".join(trees).encode()).hexdigest()[:16]
 
 
 class RunStore:
     """Finished runs' per-seed rows, written to disk as each run ends, so a long page resumes where
     it stopped. One CSV per ``identity`` (everything that decides the rows: settings, feature cache
-    keys, code digest, torch version); a run is found again by its name."""
+    keys, code digest, torch version); a run is found again by its name. With ``reuse=False`` every
+    run is computed afresh and replaces what the store held."""
 
-    def __init__(self, folder: str | Path, identity: Mapping) -> None:
+    def __init__(self, folder: str | Path, identity: Mapping, *, reuse: bool = True) -> None:
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
         self.path = Path(folder) / f"runs-{digest}.csv"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.with_suffix(".json").exists():
             atomic_write_text(self.path.with_suffix(".json"), json.dumps(identity, indent=1, sort_keys=True, default=str))
-        self.rows = pd.read_csv(self.path) if self.path.exists() else pd.DataFrame({"run": pd.Series(dtype=str)})
+        self.rows = pd.read_csv(self.path) if reuse and self.path.exists() else pd.DataFrame({"run": pd.Series(dtype=str)})
         self.reused: list[str] = []
-
-    def __contains__(self, name: str) -> bool:
-        return bool((self.rows.run == name).any())
 
     def get_or_run(self, name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """The stored rows of run ``name``, or ``compute()``'s, stored before they are returned."""
-        if name in self:
+        stored = self.rows.run == name
+        if stored.any():
             self.reused.append(name)
-            return self.rows[self.rows.run == name].drop(columns="run").reset_index(drop=True)
+            return self.rows[stored].drop(columns="run").reset_index(drop=True)
         started = time.perf_counter()
         rows = compute().assign(run_seconds=lambda r: time.perf_counter() - started)
         new = rows.assign(run=name)

@@ -100,6 +100,8 @@ def test_run_store_resumes_a_finished_run_and_starts_afresh_for_other_settings(t
     assert rows.seed.dtype.kind == "i"
     RunStore(tmp_path, {"profile": "smoke", "code": "b"}).get_or_run("baseline", compute)  # the code changed
     assert len(calls) == 2
+    RunStore(tmp_path, {"profile": "smoke", "code": "a"}, reuse=False).get_or_run("baseline", compute)
+    assert len(calls) == 3 and len(RunStore(tmp_path, {"profile": "smoke", "code": "a"}).rows) == 2  # replaced, not added
 
 
 def test_effects_pair_seeds():
@@ -146,3 +148,17 @@ def test_one_layer_readouts_trained_together_give_each_ones_own_maps():
     together = forward_many(readouts, x)  # the matrix-product path
     for k, r in enumerate(readouts):
         assert torch.allclose(together[:, k], r(x)[:, 0], atol=1e-5)  # nn.Conv2d path
+
+
+def test_the_code_digest_ignores_comments_but_not_code(monkeypatch):
+    import inspect
+
+    import poslib.departures as dep
+    before = dep.code_digest()
+    source = inspect.getsource(dep.protocol)
+    monkeypatch.setattr(inspect, "getsource", lambda obj, _real=inspect.getsource: (
+        source.replace("-> TrainConfig:", "-> TrainConfig:  # a comment") if obj is dep.protocol else _real(obj)))
+    assert dep.code_digest() == before
+    monkeypatch.setattr(inspect, "getsource", lambda obj, _real=inspect.getsource: (
+        source.replace("2 / 3", "3 / 4") if obj is dep.protocol else _real(obj)))
+    assert dep.code_digest() != before
