@@ -45,6 +45,9 @@ from .train import pick_device
 FORMAT_VERSION = 4  # bump when the stored layout or the resizing changes
 STORAGE = PRECISIONS  # stored dtype: "bf16" or "fp32"
 _verified: set[tuple] = set()  # (folder, size, mtime) of entries whose checksums passed in this process
+# Feature sets this process read whole from the cache ("hits") or computed, wholly or in part
+# ("computed"), with the images encoded: recorded in every results JSON (``results.save_table``).
+cache_counts: dict[str, int] = {"hits": 0, "computed": 0, "images_encoded": 0}
 
 
 def check_storage(storage: str) -> str:
@@ -226,6 +229,7 @@ def compute_features(
     start, chunk = meta["done"], meta["batch_size"]  # resume with the batch size the run began with
     flat = _open(folder / "features.bin", meta, writable=start < n)
     data = _as_nchw(flat, meta["shape"])
+    cache_counts["hits" if start >= n else "computed"] += 1
     if start < n:
         row = _nbytes(meta) // n // STORAGE[storage].itemsize
         encoder.to(dev)
@@ -248,6 +252,7 @@ def compute_features(
                 c += out.shape[1]
             meta["digests"].append([lo, hi, _chunk_digest(flat, row, lo, hi)])
             meta["done"] = hi
+            cache_counts["images_encoded"] += hi - lo
             meta["seconds"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             _write_meta(folder, meta)

@@ -71,7 +71,10 @@ def save_table(table: pd.DataFrame, path: str | Path, settings: dict) -> Path:
     path = Path(path)
     if path.suffix != ".csv":
         raise ValueError(f"results tables are CSV files; got {path.name!r}")
-    meta = {"settings": settings, "environment": environment(), "columns": list(table.columns)}
+    from .features import cache_counts  # imported here: features imports the encoders, results must stay light
+
+    meta = {"settings": settings, "environment": environment(), "feature_cache": dict(cache_counts),
+            "columns": list(table.columns)}
     atomic_write_text(path, table.to_csv(index=False))
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str) + "\n")
     return path

@@ -18,7 +18,8 @@ from .results import settings_profile
 
 SECTION_COLUMNS = ["notebook", "title", "profile", "start (UTC)", "minutes", "other parameters", "failed"]
 FILE_COLUMNS = ["file", "section", "profile", "features", "task networks", "cpu capability", "native bf16",
-                "torch threads", "gpu", "torch", "poslib"]
+                "torch threads", "gpu", "torch", "poslib", "feature sets cached", "feature sets computed",
+                "images encoded"]
 
 
 def _title(nb) -> str:
@@ -54,11 +55,14 @@ def results_files(results_dir: str | Path) -> pd.DataFrame:
         except ValueError:
             continue
         settings, env = meta.get("settings", {}), meta.get("environment", {})
-        precision = settings.get("precision") or {}
+        precision, cache = settings.get("precision") or {}, meta.get("feature_cache") or {}
         rows.append({"file": path.with_suffix(".csv").name, "section": settings.get("section", ""),
                      "profile": settings_profile(settings),
                      "features": precision.get("features", ""), "task networks": precision.get("task_networks", ""),
                      "cpu capability": env.get("cpu_capability", ""), "native bf16": env.get("cpu_bf16_native", ""),
                      "torch threads": env.get("torch_threads", ""), "gpu": env.get("cuda") or "none",
-                     "torch": env.get("torch", ""), "poslib": env.get("poslib", "")})
+                     "torch": env.get("torch", ""), "poslib": env.get("poslib", ""),
+                     # counted in the section's process up to this file's writing (absent in older files)
+                     "feature sets cached": cache.get("hits", ""), "feature sets computed": cache.get("computed", ""),
+                     "images encoded": cache.get("images_encoded", "")})
     return pd.DataFrame(rows, columns=FILE_COLUMNS)

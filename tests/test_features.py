@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from poslib import features
 from poslib.data import photo_items, synthetic_items
 from poslib.encoders import build_encoder
 from poslib.experiment import DataSets, ReadoutSpec, run_grid, standard_data, summarize
@@ -31,13 +32,16 @@ def files(features):
 
 
 def test_second_run_reuses_the_cache(cache, photos, monkeypatch):
+    monkeypatch.setattr(features, "cache_counts", {"hits": 0, "computed": 0, "images_encoded": 0})
     enc = build_encoder("mobilenet_v2", "imagenet")
     first = compute_features(enc, photos, batch_size=4, progress=False)
+    assert features.cache_counts == {"hits": 0, "computed": 1, "images_encoded": 10}
     assert is_complete(first) and len(first) == 10 and first.channels == [16, 24, 32, 96, 1280]
     assert first.data.shape == (10, 1448, 28, 28) and first.data.dtype == torch.bfloat16
     assert [t.shape[1] for t in first.taps] == first.channels
     monkeypatch.setattr(enc, "forward", lambda x: pytest.fail("the encoder ran again"))
     again = compute_features(enc, photos, batch_size=4, progress=False)
+    assert features.cache_counts == {"hits": 1, "computed": 1, "images_encoded": 10}
     assert again.folder == first.folder and torch.equal(first.data, again.data)
 
 

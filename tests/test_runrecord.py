@@ -19,13 +19,15 @@ def test_section_runs_read_papermill_metadata(tmp_path):
 
 def test_results_files_read_settings_and_environment(tmp_path):
     meta = {"settings": {"section": "3.3", "profile": {"name": "cpu"}, "precision": {"features": "fp32"}},
-            "environment": {"cpu_capability": "AVX2", "torch_threads": 2, "cuda": None}}
+            "environment": {"cpu_capability": "AVX2", "torch_threads": 2, "cuda": None},
+            "feature_cache": {"hits": 5, "computed": 1, "images_encoded": 24}}
     (tmp_path / "table1.json").write_text(json.dumps(meta))
     (tmp_path / "broken.json").write_text("{not json")
     table = results_files(tmp_path)
     assert table.file.tolist() == ["table1.csv"]
     row = table.iloc[0]
     assert (row.profile, row.features, row["cpu capability"], row["torch threads"], row.gpu) == ("cpu", "fp32", "AVX2", 2, "none")
+    assert (row["feature sets cached"], row["feature sets computed"], row["images encoded"]) == (5, 1, 24)
 
 
 def test_empty_folders_give_empty_tables_with_their_columns(tmp_path):
