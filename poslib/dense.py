@@ -37,9 +37,24 @@ VGG16_BLOCKS = (2, 2, 3, 3, 3)
 TASKS = ("saliency", "segmentation")
 
 
-def vgg16_bn_body(width: int = 64, pad: bool = True) -> nn.Sequential:
+TASK_PADDINGS: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular", "full", "none")
+# "full": Kayhan & van Gemert's full convolution (CVPR 2020), zero padding k - 1 = 2 so every pixel
+# meets every kernel tap; each tap is cropped back to its same-padding size, centred, before decoding.
+
+
+def check_task_padding(mode: str) -> str:
+    if mode not in TASK_PADDINGS:
+        raise ValueError(f"unknown task network padding {mode!r}; valid: {', '.join(TASK_PADDINGS)}")
+    return mode
+
+
+def vgg16_bn_body(width: int = 64, pad: bool = True, padding_mode: str = "zeros") -> nn.Sequential:
     """VGG16-BN's conv body without the last pool (torchvision's module indices), widths
-    ``width`` x (1, 2, 4, 8, 8)."""
+    ``width`` x (1, 2, 4, 8, 8); ``padding_mode`` (``TASK_PADDINGS``) applies where ``pad``."""
+    check_task_padding(padding_mode)
+    pad = pad and padding_mode != "none"
+    width_of_pad = (2 if padding_mode == "full" else 1) if pad else 0
+    torch_mode = padding_mode if padding_mode in ("reflect", "replicate", "circular") else "zeros"
     layers: list[nn.Module] = []
     c = 3
     for b, n in enumerate(VGG16_BLOCKS):
@@ -47,9 +62,16 @@ def vgg16_bn_body(width: int = 64, pad: bool = True) -> nn.Sequential:
         if b:
             layers.append(nn.MaxPool2d(2))
         for _ in range(n):
-            layers += [nn.Conv2d(c, w, 3, padding=1 if pad else 0), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(c, w, 3, padding=width_of_pad, padding_mode=torch_mode), nn.BatchNorm2d(w),
+                       nn.ReLU(inplace=True)]
             c = w
     return nn.Sequential(*layers)
+
+
+def crop_centre(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The centred ``size`` window of a map (N, C, H, W) at least that large."""
+    top, left = (x.shape[-2] - size[0]) // 2, (x.shape[-1] - size[1]) // 2
+    return x[..., top:top + size[0], left:left + size[1]]
 
 
 def tap_channels(width: int) -> list[int]:
@@ -60,16 +82,18 @@ class TaskNet(nn.Module):
     """VGG16-BN body + hypercolumn decoder: RGB in [0, 1] (N, 3, H, W) -> logits (N, classes, H, W)."""
 
     def __init__(self, out_channels: int, *, width: int = 64, pad: bool = True, decoder_width: int | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, padding_mode: str = "zeros") -> None:
         super().__init__()
         if not isinstance(width, int) or width < 1:
             raise ValueError(f"width must be a positive integer, got {width!r}")
-        self.out_channels, self.width, self.pad = out_channels, width, pad
+        check_task_padding(padding_mode)
+        self.padding_mode = padding_mode if pad else "none"
+        self.out_channels, self.width, self.pad = out_channels, width, self.padding_mode != "none"
         self.decoder_width = decoder_width or 2 * width
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             self.preprocess = Preprocess("torchvision")
-            self.body = vgg16_bn_body(width, pad)
+            self.body = vgg16_bn_body(width, self.pad, self.padding_mode)
             self.side = nn.ModuleList(nn.Conv2d(c, self.decoder_width, 1) for c in tap_channels(width))
             self.head = nn.Conv2d(self.decoder_width, out_channels, 1)
 
@@ -79,7 +103,10 @@ class TaskNet(nn.Module):
         for i, layer in enumerate(self.body):
             x = layer(x)
             if str(i) in VGG16_BN_TAPS:
-                taps.append(x)
+                # full convolution: the body's maps grow by 4-6 px per block; the decoder reads each tap's
+                # centre at its same-padding size (the part over the image; max-pooling odd sizes shifts it <= 1 px)
+                scale = 2 ** len(taps)
+                taps.append(crop_centre(x, (size[0] // scale, size[1] // scale)) if self.padding_mode == "full" else x)
         z = sum(F.interpolate(side(t), size=size, mode="bilinear", align_corners=False)
                 for side, t in zip(self.side, taps))
         return self.head(F.relu(z))
@@ -87,7 +114,9 @@ class TaskNet(nn.Module):
     def describe(self) -> dict:
         return {"architecture": "VGG16-BN body + hypercolumn decoder (1x1 convs)", "width": self.width,
                 "pad": self.pad, "decoder_width": self.decoder_width, "out_channels": self.out_channels,
-                "parameters": sum(p.numel() for p in self.parameters())}
+                "parameters": sum(p.numel() for p in self.parameters()),
+                # a mode beyond zero padding or none (which ``pad`` says) is named: it is part of the identity
+                **({"padding_mode": self.padding_mode} if self.padding_mode not in ("zeros", "none") else {})}
 
 
 @dataclass(frozen=True)

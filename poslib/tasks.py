@@ -42,9 +42,38 @@ class TaskResults:
     examples: dict[tuple[str, bool, int], torch.Tensor] = field(default_factory=dict)  # first test predictions
 
 
-def _checkpoint_key(task: str, pad: bool, train: Composites, config: TaskConfig, width: int) -> str:
+def _checkpoint_key(task: str, pad: bool, train: Composites, config: TaskConfig, width: int,
+                    padding_mode: str = "zeros") -> str:
     spec = {"task": task, "pad": pad, "train": train.key, "width": width, "config": asdict(config)}
+    if padding_mode not in ("zeros", "none"):  # zero padding and none keep the keys they always had
+        spec["padding_mode"] = padding_mode
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def train_and_score(task: str, padding_mode: str, seed: int, train: Composites, test: Composites, profile: Profile, *,
+                    device: torch.device | str = "cpu", progress: bool = True) -> tuple[TaskRun, torch.Tensor, dict]:
+    """One task network with ``padding_mode`` (``dense.TASK_PADDINGS``), trained (or loaded from its
+    checkpoint) and scored on ``test``: (run, test predictions, scores)."""
+    check_task(task)
+    n_classes = len(CLASS_NAMES)
+    net = TaskNet(1 if task == "saliency" else n_classes, width=profile.task_width, seed=seed,
+                  pad=padding_mode != "none", padding_mode="zeros" if padding_mode == "none" else padding_mode)
+    config = profile.task_config(seed, device)
+    key = _checkpoint_key(task, net.pad, train, config, profile.task_width, padding_mode)
+    label = {"zeros": "pad", "none": "nopad"}.get(padding_mode, padding_mode)
+    ckpt = cache_root() / "tasks" / f"{task}-{label}-{key}.pt"
+    images, labels = train.tensors()
+    test_images, test_labels = test.tensors()
+    run = train_task(net, images, labels, task, config, checkpoint=ckpt, device=device, progress=progress)
+    scores = predict(net, test_images, device=device, precision=config.precision)
+    if task == "saliency":
+        metrics = score_saliency(scores, test_labels)
+    else:
+        seg = score_segmentation(scores, test_labels, n_classes)
+        metrics = {"miou": seg["miou"], **{f"iou_{c}": v for c, v in zip(CLASS_NAMES, seg["iou_per_class"])}}
+    row = {**metrics, "train_seconds": run.seconds, "epochs": len(run.epoch_loss), "final_train_loss": run.epoch_loss[-1],
+           "n_train": len(train), "n_test": len(test), "width": profile.task_width, "precision": config.precision}
+    return run, scores, row
 
 
 def run_tasks(train: Composites, test: Composites, profile: Profile, *, tasks=TASKS, pads=(True, False),
@@ -52,32 +81,15 @@ def run_tasks(train: Composites, test: Composites, profile: Profile, *, tasks=TA
     """Train, checkpoint and score one task network per (task, padding, seed)."""
     for t in tasks:
         check_task(t)
-    images, labels = train.tensors()
-    test_images, test_labels = test.tensors()
     rows, runs, examples = [], {}, {}
-    n_classes = len(CLASS_NAMES)
     for task in tasks:
         for pad in pads:
             for seed in seeds:
-                out = 1 if task == "saliency" else n_classes
-                net = TaskNet(out, width=profile.task_width, pad=pad, seed=seed)
-                config = profile.task_config(seed, device)
-                key = _checkpoint_key(task, pad, train, config, profile.task_width)
-                ckpt = cache_root() / "tasks" / f"{task}-{'pad' if pad else 'nopad'}-{key}.pt"
-                run = train_task(net, images, labels, task, config, checkpoint=ckpt,
-                                 device=device, progress=progress)
-                scores = predict(net, test_images, device=device, precision=config.precision)
-                if task == "saliency":
-                    metrics = score_saliency(scores, test_labels)
-                else:
-                    seg = score_segmentation(scores, test_labels, n_classes)
-                    metrics = {"miou": seg["miou"], **{f"iou_{c}": v for c, v in zip(CLASS_NAMES, seg["iou_per_class"])}}
+                run, scores, row = train_and_score(task, "zeros" if pad else "none", seed, train, test, profile,
+                                                   device=device, progress=progress)
                 runs[(task, pad, seed)] = run
                 examples[(task, pad, seed)] = scores[:keep_examples]
-                rows.append({"task": task, "padding": "zero padding" if pad else "no padding", "seed": seed,
-                             **metrics, "train_seconds": run.seconds, "epochs": len(run.epoch_loss),
-                             "final_train_loss": run.epoch_loss[-1], "n_train": len(train), "n_test": len(test),
-                             "width": profile.task_width, "precision": config.precision})
+                rows.append({"task": task, "padding": "zero padding" if pad else "no padding", "seed": seed, **row})
     return TaskResults(pd.DataFrame(rows), runs, examples)
 
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from poslib.dense import TaskNet
 from poslib.encoders import build_encoder
 from poslib.features import encoder_identity
 from poslib.metrics import spc
@@ -83,3 +84,24 @@ def test_set_padding_keeps_the_weights():
     set_padding(net, "circular")
     assert net[0].padding_mode == "circular" and net[2].padding_mode == "zeros"  # 1x1, no padding: untouched
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_task_network_with_border_copying_padding_is_flat_on_a_constant_image(mode):
+    net = TaskNet(1, width=4, padding_mode=mode, seed=0).double().eval()
+    with torch.no_grad():
+        out = net(torch.full((1, 3, 64, 64), 0.5, dtype=torch.float64))
+    assert spatial_range(out) <= 1e-9
+
+
+@pytest.mark.parametrize("mode", ["zeros", "full"])
+def test_task_network_with_zero_padding_marks_the_border(mode):
+    net = TaskNet(1, width=4, padding_mode=mode, seed=0).double().eval()
+    with torch.no_grad():
+        out = net(torch.full((1, 3, 64, 64), 0.5, dtype=torch.float64))
+    assert out.shape[-2:] == (64, 64) and spatial_range(out) > 1e-6
+
+
+def test_unknown_task_padding_is_refused():
+    with pytest.raises(ValueError, match="valid"):
+        TaskNet(1, width=4, padding_mode="mirror")
