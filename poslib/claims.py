@@ -257,6 +257,64 @@ def _random_control(r):
     return f"random minus ImageNet VGG16, SPC (mean over patterns): {describe(d)}", f"new finding: {finding}"
 
 
+def _mode_cells(t: pd.DataFrame, weights: str, mode: str, content_free: bool) -> pd.DataFrame:
+    """SPC of VGG16 read-outs with one padding mode, per pattern, on photos or on black/white/noise."""
+    part = t[(t.experiment == "encoder") & (t.weights == weights) & (t.padding_mode == mode)]
+    part = part[(part.test_set != "photos") if content_free else (part.test_set == "photos")]
+    g = part.groupby("pattern", sort=False)
+    return pd.DataFrame({"ours": g.spc_mean.mean(), "spread": g.spc_sd.apply(lambda s: (s ** 2).mean() ** 0.5),
+                         "paper": float("nan")})
+
+
+def _signs(d: pd.DataFrame) -> list[int]:
+    return [0 if abs(x) <= 2 * s else (1 if x > 0 else -1) for x, s in zip(d.ours, d.spread)]
+
+
+def _zeros_main_source(r):
+    t = r["padding_modes"]
+    parts, verdicts = [], []
+    for weights in t[t.experiment == "encoder"].weights.unique():
+        ref = _mode_cells(t, weights, "zeros", True)
+        for mode in ("reflect", "replicate", "circular", "partial"):
+            d = compare(_mode_cells(t, weights, mode, True), ref).rename(index=lambda p, m=mode, w=weights: f"{w} {m} {p}")
+            parts.append(d)
+            verdicts.append(mode if all(x == 1 for x in _signs(d)) else None)
+    d = pd.concat(parts)
+    behind = sorted({v for v in verdicts if v})
+    finding = ("zero padding ahead of every other mode on every pattern" if len(behind) == 4 else
+               f"zero padding ahead of {', '.join(behind) or 'no other mode'} on every pattern, not of the rest")
+    return f"zeros minus other mode, SPC on black/white/noise: {describe(d)}", f"new finding: {finding}"
+
+
+def _circular_removes(r):
+    t = r["padding_modes"]
+    parts = []
+    for weights in t[t.experiment == "encoder"].weights.unique():
+        parts.append(_mode_cells(t, weights, "circular", True).rename(index=lambda p, w=weights: f"{w} {p}"))
+    d = pd.concat(parts)
+    zero = all(x == 0 for x in _signs(d))
+    return (f"circular padding, SPC on black/white/noise: {describe(d)}",
+            "new finding: " + ("no position read out on content-free inputs (all within 2 spreads of 0)" if zero
+                               else "some position remains on content-free inputs"))
+
+
+def _full_removes(r):
+    t = r["padding_tasks"].set_index("padding_mode")
+    rows = []
+    for mode in ("zeros", "full"):
+        if mode in t.index:
+            x = t.loc[mode]
+            rows.append(pd.Series({"ours": x.shift_mean, "spread": x.shift_sd / max(1.0, x.n_crops) ** 0.5,
+                                   "paper": float("nan")}, name=mode))
+    d = pd.DataFrame(rows)
+    if "full" not in d.index:
+        return "full convolution not run", UNTESTED
+    moves = _signs(d.loc[["full"]])[0] != 0
+    return (f"saliency centre shift towards a crop's centre, px (spread: standard error over crops x seeds): {describe(d)}",
+            "new finding: " + ("full convolution still moves the salient region with the borders" if moves
+                               else "full convolution does not move the salient region with the borders"))
+
+
 MEASURED = "measured effects of budget, data size, crops, input and width: the departures page"
 CLAIMS: tuple[Claim, ...] = (
     Claim("existence", "3.3", "Pretrained VGG16 features encode absolute position (high SPC on photos and on "
@@ -310,11 +368,24 @@ CLAIMS: tuple[Claim, ...] = (
           "not tested in the paper", "no verdict: a question of ours; per init scheme, random minus ImageNet VGG16 counts "
           "only beyond 2x its spread (sd over encoder and read-out seeds); the finding names the direction when every "
           "init and input agrees", _random_control, ""),
+    Claim("padding_zeros_main", "beyond", "(Not a claim of the paper.) Is zero padding the main source of position "
+          "among padding modes (Islam et al., IJCV)?", "not tested in the paper",
+          "no verdict: a question of ours; zeros minus each other mode (reflect, replicate, circular, partial "
+          "convolution) per pattern on black/white/noise counts beyond 2x its spread (read-out seed sd)",
+          _zeros_main_source, ""),
+    Claim("padding_circular", "beyond", "(Not a claim of the paper.) Does circular padding remove absolute position?",
+          "not tested in the paper", "no verdict: a question of ours; removed where VGG16's read-outs with circular "
+          "padding give SPC within 2 spreads of 0 on every pattern of black/white/noise", _circular_removes, ""),
+    Claim("padding_full_conv", "beyond", "(Not a claim of the paper.) Does full convolution (Kayhan & van Gemert) "
+          "remove it?", "not tested in the paper", "no verdict: a question of ours; removed where a saliency network "
+          "with full convolution does not move its salient region towards a crop's centre beyond 2 standard errors",
+          _full_removes, ""),
 )
 
 FILES = {"table1": "table1.csv", "table2": "table2.csv", "table3": "table3.csv", "table4": "table4.csv",
          "case_study": "case_study.csv", "table5": "table5.csv", "table6": "table6.csv",
-         "random_controls": "random_controls.csv"}
+         "random_controls": "random_controls.csv", "padding_modes": "padding_modes.csv",
+         "padding_tasks": "padding_tasks.csv"}
 
 
 def scorecard(results_dir: str | Path) -> pd.DataFrame:

@@ -42,6 +42,9 @@ TASK_PADDINGS: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular", "
 # meets every kernel tap; each tap is cropped back to its same-padding size, centred, before decoding.
 
 
+NOPAD_MIN_SIDE = 196  # the smallest input a task network without padding can see (its last block needs 7 px)
+
+
 def check_task_padding(mode: str) -> str:
     if mode not in TASK_PADDINGS:
         raise ValueError(f"unknown task network padding {mode!r}; valid: {', '.join(TASK_PADDINGS)}")

@@ -48,9 +48,25 @@ class PartialConv2d(nn.Module):
         return y if c.bias is None else y + c.bias.view(1, -1, 1, 1)
 
 
+def pad_features(x: torch.Tensor, padding: int, mode: str) -> torch.Tensor:
+    """(N, C, H, W) maps padded by ``padding`` pixels on every side in ``mode`` ("zeros", "reflect",
+    "replicate", "circular"). A one-layer read-out with padding 0 on these maps computes exactly what
+    it computes with padding ``padding`` in ``mode`` on the maps themselves."""
+    if mode not in ("zeros", "reflect", "replicate", "circular"):
+        raise ValueError(f"cannot pad features in mode {mode!r}; valid: zeros, reflect, replicate, circular")
+    if not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"padding must be an integer >= 0, got {padding!r}")
+    if padding == 0:
+        return x
+    return F.pad(x.float(), (padding,) * 4, mode="constant" if mode == "zeros" else mode).to(x.dtype)
+
+
 def set_padding(module: nn.Module, mode: str) -> nn.Module:
     """``module`` with every padding convolution switched to ``mode`` (in place; weights unchanged)."""
     check_padding_mode(mode)
+    if type(module).__name__ == "PosENet":  # its fused forward pads with zeros whatever the conv says
+        raise TypeError("a PosENet's padding mode cannot be swapped (its fused forward pads with zeros); give it "
+                        "padding 0 and inputs padded by pad_features(x, padding, mode) instead")
     for name, child in list(module.named_children()):
         if isinstance(child, nn.Conv2d) and any(p > 0 for p in child.padding):
             if mode == "none":

@@ -8,7 +8,7 @@ from poslib.dense import TaskNet
 from poslib.encoders import build_encoder
 from poslib.features import encoder_identity
 from poslib.metrics import spc
-from poslib.padding import PADDING_MODES, PartialConv2d, set_padding
+from poslib.padding import PADDING_MODES, PartialConv2d, pad_features, set_padding
 from poslib.patterns import make_pattern
 from poslib.readout import PosENet
 
@@ -105,3 +105,18 @@ def test_task_network_with_zero_padding_marks_the_border(mode):
 def test_unknown_task_padding_is_refused():
     with pytest.raises(ValueError, match="valid"):
         TaskNet(1, width=4, padding_mode="mirror")
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+def test_padded_features_into_an_unpadded_readout_equal_the_padded_readout(mode):
+    x = torch.rand(2, 5, 28, 28)
+    padded = PosENet(5, padding=2, seed=3).eval()
+    set_padding(padded.body, mode)  # the plain convolution, run through the body alone
+    via_input = PosENet(5, padding=0, grid=32, seed=3).eval()
+    with torch.no_grad():
+        assert torch.allclose(via_input(pad_features(x, 2, mode)), padded.upsample(padded.body(x)), atol=1e-5)
+
+
+def test_set_padding_refuses_a_posenet():
+    with pytest.raises(TypeError, match="pad_features"):
+        set_padding(PosENet(5, padding=1), "reflect")
