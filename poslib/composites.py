@@ -24,12 +24,12 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 from .data import crop_fraction, random_crop
 from .files import atomic_write, atomic_write_text
 from .fetch import cache_root
 from .photos import photo_pool
+from .progress import progress_bar
 from .stamps import CLASS_NAMES, stamp_table
 
 COMPOSITES_VERSION = 1  # bump when the construction changes meaning
@@ -160,7 +160,7 @@ def make_composites(spec: CompositeSpec, *, progress: bool = True) -> Composites
     images = np.empty((spec.n, spec.size, spec.size, 3), np.uint8)
     labels = np.empty((spec.n, spec.size, spec.size), np.uint8)
     rows = []
-    for i in tqdm(range(spec.n), desc=f"composites ({spec.split})", unit="img", disable=not progress):
+    for i in progress_bar(range(spec.n), desc=f"composites ({spec.split})", unit="img", progress=progress):
         images[i], labels[i], r = _one(spec, i, backgrounds, stamps, classes)
         rows += r
     objects = pd.DataFrame(rows)

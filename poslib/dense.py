@@ -25,12 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
-from tqdm.auto import tqdm
 
 from .encoders import VGG16_BN_TAPS, Encoder
 from .files import atomic_write
 from .precision import PRECISIONS, check_precision, resolve_precision
 from .metrics import confusion_matrix, mae, max_fmeasure, mean_iou
+from .progress import progress_bar
 from .weights import Preprocess
 
 VGG16_BLOCKS = (2, 2, 3, 3, 3)
@@ -201,8 +201,8 @@ def train_task(net: TaskNet, images: torch.Tensor, labels: torch.Tensor, task: s
     dtype = PRECISIONS[config.precision]
     n_batches = -(-len(images) // config.batch_size)
     stop = config.epochs if max_epochs is None else min(config.epochs, start + max_epochs)
-    bar = tqdm(total=(stop - start) * n_batches, desc=f"{task} ({'pad' if net.pad else 'no pad'})",
-               unit="batch", disable=not progress)
+    bar = progress_bar(total=(stop - start) * n_batches, desc=f"{task} ({'pad' if net.pad else 'no pad'})",
+                       unit="batch", progress=progress)
     for epoch in range(start, stop):
         t0, total = time.perf_counter(), 0.0
         net.train()

@@ -33,13 +33,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .data import ImageItem, load_items
 from .encoders import Encoder
 from .fetch import cache_root
 from .files import FILE_MODE, atomic_write_text
 from .precision import PRECISIONS, check_precision, resolve_precision
+from .progress import progress_bar
 from .train import pick_device
 
 FORMAT_VERSION = 4  # bump when the stored layout or the resizing changes
@@ -236,7 +236,7 @@ def compute_features(
         if dev.type == "cpu":
             encoder.to(memory_format=torch.channels_last)  # ~1.5x faster convolutions on the CPU
         stop = n if limit is None else min(n, start + limit)
-        bar = tqdm(total=stop - start, desc=f"features {encoder.name}", unit="img", disable=not progress)
+        bar = progress_bar(total=stop - start, desc=f"features {encoder.name}", unit="img", progress=progress)
         t0 = time.perf_counter()
         for lo in range(start, stop, chunk):
             hi = min(lo + chunk, n)

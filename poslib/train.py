@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
 from .metrics import mae, spc
+from .progress import progress_bar
 from .readout import PosENet, Taps, as_taps, forward_many, train_losses
 
 
@@ -128,7 +128,7 @@ def train_readouts(
     gen = torch.Generator().manual_seed(config.seed)
     results = [TrainResult() for _ in readouts]
     label = "train read-out" if len(readouts) == 1 else f"train {len(readouts)} read-outs"
-    bar = tqdm(range(config.epochs), desc=label, unit="epoch", disable=not progress, leave=False)
+    bar = progress_bar(range(config.epochs), desc=label, unit="epoch", progress=progress, leave=False)
     for _ in bar:
         order = torch.randperm(n, generator=gen)
         totals = [0.0] * len(readouts)

@@ -26,6 +26,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--allow-file-access-from-files", "--virtual-time-budget=15000"]
 
 
+PROGRESS_BAR = re.compile(r"[^\n\"]{0,60}\d+%\|")  # tqdm's "desc:  0%|" in any output
 NOTEBOOK_BUDGET = 1.5e6  # bytes of one executed notebook (git history keeps every re-run)
 
 
@@ -72,6 +73,9 @@ def test_executed_pages_have_no_stderr_and_fit_the_size_budget(smoke_book):
         streams = [o.get("text", "")[:200] for c in nbformat.read(nb, as_version=4).cells
                    for o in c.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == "stderr"]
         assert not streams, f"{nb.name} writes to stderr: {streams}"
+        bars = [m.group(0) for c in nbformat.read(nb, as_version=4).cells for o in c.get("outputs", [])
+                for m in [PROGRESS_BAR.search(json.dumps(o))] if m]
+        assert not bars, f"{nb.name} shows progress bars: {bars}"
         assert nb.stat().st_size < NOTEBOOK_BUDGET, f"{nb.name}: {nb.stat().st_size / 1e6:.2f} MB"
 
 
@@ -108,6 +112,13 @@ def test_committed_book_notebooks_fit_the_size_budget():
     assert committed
     too_big = {nb.name: nb.stat().st_size for nb in committed if nb.stat().st_size >= NOTEBOOK_BUDGET}
     assert not too_big, too_big
+
+
+def test_committed_book_pages_show_no_progress_bars():
+    shown = {nb.name: m.group(0) for nb in sorted((ROOT / "book" / "sections").glob("*.ipynb"))
+             for c in nbformat.read(nb, as_version=4).cells for o in c.get("outputs", [])
+             for m in [PROGRESS_BAR.search(json.dumps(o))] if m}
+    assert not shown, shown
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
