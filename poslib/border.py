@@ -79,3 +79,10 @@ def crop_shift(full: torch.Tensor, cropped: Sequence[torch.Tensor], crops: Seque
         rows.append({"image": i, "top": top, "left": left, "shift": shift, "distance": distance,
                      "moved": (moved - ref).norm().item()})
     return pd.DataFrame(rows)
+
+
+def mirror_asymmetry(maps: torch.Tensor, dim: int) -> float:
+    """sum |f - flip(f)| / sum |f - mean f| of maps (..., H, W) flipped along ``dim`` (-1: left-right,
+    -2: top-bottom): 0 for mirror-symmetric maps; "Mind the Pad"'s question for inputs of 2^n + 1."""
+    centred = maps - maps.mean(dim=(-2, -1), keepdim=True)
+    return float((maps - maps.flip(dim)).abs().sum() / centred.abs().sum().clamp_min(1e-12))

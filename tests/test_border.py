@@ -44,3 +44,13 @@ def test_crop_shift_is_zero_for_a_content_only_map_and_positive_towards_the_cent
     moved = torch.zeros(6, 6)
     moved[2, 2] = 1.0  # one pixel down and right: towards the crop's centre (2.5, 2.5)
     assert crop_shift(full, [moved], crops)["shift"][0] == pytest.approx(2 ** 0.5)
+
+
+def test_mirror_asymmetry_is_zero_for_symmetric_maps_and_positive_for_a_ramp():
+    from poslib.border import mirror_asymmetry
+
+    sym = torch.tensor([[1.0, 2.0, 1.0]] * 3)[None]
+    ramp = torch.arange(4.0).repeat(4, 1)[None]
+    assert mirror_asymmetry(sym, -1) == 0.0
+    assert mirror_asymmetry(ramp, -1) == pytest.approx(8 / 4)  # |f - flip f| sums to 2*(3+1)*4; |f - mean| to 4*4
+    assert mirror_asymmetry(ramp, -2) == 0.0  # every row is the same
