@@ -24,13 +24,18 @@ PAGE_TO_ROOT = "../../"  # from book/sections/<page>.html to the root of the bui
 NOTE_PREFIX = "*How this was made:*"  # tests find the notes by it
 
 
-def commit() -> str:
-    """The short commit of the working tree, marked ``+changes`` when it has uncommitted edits."""
+CODE_PATHS = ("poslib", "notebooks", "pyproject.toml", "constraints.txt")  # what decides the numbers; results/ and book/ are its output
+
+
+def commit(root: Path = ROOT) -> str:
+    """The short commit of the working tree, marked ``+changes`` when its code (``CODE_PATHS``) has
+    uncommitted edits. Results and executed pages written by the run itself do not count, so every
+    page of one ``make book`` names the commit that made it."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     try:
         head = git("rev-parse", "--short", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS))
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return head + ("+changes" if dirty else "")

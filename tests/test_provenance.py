@@ -1,5 +1,6 @@
 """The "how this was made" note: parameters that differ from a notebook's defaults, links into the book."""
 
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -33,3 +34,21 @@ def test_note_names_a_file_outside_the_results_folder_without_a_link(tmp_path):
     page = Page("09_departures.ipynb", {}, profile="cpu", results_dir=tmp_path / "results")
     text = page.note(tmp_path / "elsewhere.csv").data
     assert "parameters changed: none" in text and "](../../results" not in text and "elsewhere.csv" in text
+
+
+def test_commit_is_marked_changed_by_code_edits_not_by_the_results_a_run_writes(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+    (tmp_path / "poslib").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "poslib" / "m.py").write_text("x = 1\n")
+    (tmp_path / "results" / "t.csv").write_text("spc\n0.5\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "start")
+    clean = commit(tmp_path)
+    (tmp_path / "results" / "t.csv").write_text("spc\n0.6\n")
+    assert commit(tmp_path) == clean and not clean.endswith("+changes")
+    (tmp_path / "poslib" / "m.py").write_text("x = 2\n")
+    assert commit(tmp_path) == clean + "+changes"
