@@ -1,5 +1,6 @@
-"""What the features' precision does to the read-out's scores: the measurement behind the book's scheme.
+"""What precision does to the book's numbers: the measurement behind its scheme, in two parts.
 
+``--part features``:
 The book computes features in float32 on every machine (so they are the same whatever the CPU) and
 stores them in bfloat16. This benchmark trains the same read-outs (VGG16 ImageNet, patterns H, G, HS,
 three seeds, the cpu profile's data) on features made three ways, in one run:
@@ -10,7 +11,13 @@ three seeds, the cpu profile's data) on features made three ways, in one run:
   leaves it out there).
 Prints each variant's differences from the reference beside the seed sd; writes results/precision.csv.
 
-Usage: .venv/bin/python benchmarks/precision.py [--skip-bf16-compute]
+``--part tasks``: Section 4.2's task networks (Table 5: saliency and segmentation, with and without
+padding, the book's three seeds, the cpu profile) trained in fp32 and in bf16, the two precisions
+``precision="auto"`` picks on an AVX2-only and on a bf16-native CPU. Prints each Table 5 cell's
+bf16 - fp32 difference beside its seed sd; writes results/precision_tasks.csv (per network) and
+results/precision_tasks_cells.csv (per cell). Run it where bf16 is native: emulated bf16 is 5-8x slower.
+
+Usage: .venv/bin/python benchmarks/precision.py [--part features|tasks|all] [--skip-bf16-compute]
 """
 
 from __future__ import annotations
@@ -25,14 +32,59 @@ import pandas as pd
 
 from poslib.experiment import ReadoutSpec, run_grid, save_grid, standard_data, summarize
 from poslib.profiles import get_profile
+from poslib.results import save_table
+from poslib.tasks import summarize_tasks, task_data, train_and_score
 
 VARIANTS = {"fp32/fp32": ("fp32", "fp32"), "fp32/bf16": ("fp32", "bf16"), "bf16/bf16": ("bf16", "bf16")}
 
 
+def task_networks(seeds: list[int]) -> None:
+    """Table 5's networks in fp32 and in bf16; each cell's difference against its seed sd."""
+    base = get_profile("cpu")
+    train, test = task_data(base)
+    rows = []
+    for precision in ("fp32", "bf16"):
+        profile = replace(base, task_precision=precision)
+        for task in ("saliency", "segmentation"):
+            for mode in ("zeros", "none"):
+                for seed in seeds:
+                    _, _, row = train_and_score(task, mode, seed, train, test, profile, progress=False)
+                    rows.append({"task": task, "padding": "zero padding" if mode == "zeros" else "no padding",
+                                 "seed": seed, **row})
+                    print(f"{precision} {task} {mode} seed {seed}: " + ", ".join(
+                        f"{k} {row[k]:.4f}" for k in ("fmeasure", "mae", "miou", "train_seconds") if k in row))
+    runs = pd.DataFrame(rows)
+    cells = pd.concat([summarize_tasks(g).assign(precision=p) for p, g in runs.groupby("precision")])
+    wide = cells.pivot_table(index=["task", "padding"], columns="precision",
+                             values=[c for c in cells if c.endswith(("_mean", "_sd")) and not c.startswith("train")])
+    wide.columns = [f"{a}[{b}]" for a, b in wide.columns]
+    for score in ("fmeasure", "mae", "miou"):
+        if f"{score}_mean[fp32]" in wide:
+            wide[f"{score}_diff"] = wide[f"{score}_mean[bf16]"] - wide[f"{score}_mean[fp32]"]
+            wide[f"{score}_sd_max"] = wide[[f"{score}_sd[fp32]", f"{score}_sd[bf16]"]].max(axis=1)
+    wide = wide.reset_index()
+    print(wide.round(4).to_string(index=False))
+    for score in ("fmeasure", "mae", "miou"):
+        d = wide[f"{score}_diff"].dropna() if f"{score}_diff" in wide else pd.Series(dtype=float)
+        if len(d):
+            beyond = int((d.abs() > wide.loc[d.index, f"{score}_sd_max"]).sum())
+            print(f"{score}: max |bf16 - fp32| {d.abs().max():.4f}; cells beyond the larger seed sd: {beyond} of {len(d)}")
+    settings = {"what": "Table 5 task networks, bf16 vs fp32", "profile": base.as_dict(), "seeds": seeds,
+                "n_train": len(train), "n_test": len(test)}
+    save_table(runs, Path("results/precision_tasks.csv"), settings)
+    save_table(wide, Path("results/precision_tasks_cells.csv"), settings)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--part", choices=["features", "tasks", "all"], default="features")
     ap.add_argument("--skip-bf16-compute", action="store_true")
+    ap.add_argument("--task-seeds", type=int, default=3, help="seeds per Table 5 cell (the book: 3)")
     args = ap.parse_args()
+    if args.part in ("tasks", "all"):
+        task_networks(list(range(args.task_seeds)))
+    if args.part == "tasks":
+        return
     base = get_profile("cpu")
     data = standard_data(base)
     tables, seconds = [], {}

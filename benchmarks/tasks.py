@@ -4,8 +4,9 @@ plain fp32 baseline, in one run on the same machine (ratios, not absolute times,
 One training step (forward, loss, backward, Adam) of the cpu profile's saliency network (width 8,
 batch 16, 224x224 real composites), timed for:
 - fp32, default (contiguous) memory format: the baseline;
+- fp32, channels-last (what ``train_task`` does where bf16 is not native: ``precision="auto"``);
 - bf16 autocast, contiguous;
-- bf16 autocast, channels-last (what ``train_task`` does).
+- bf16 autocast, channels-last (what ``train_task`` does where bf16 is native).
 Writes results/benchmark_tasks.json.
 
 Usage: .venv/bin/python benchmarks/tasks.py
@@ -52,7 +53,8 @@ def main() -> None:
     images, labels = comp.tensors()
     masks = (labels > 0).float()[:, None]
     rates = {name: images_per_second(bf16, cl, images, masks, width)
-             for name, bf16, cl in (("fp32", False, False), ("bf16", True, False), ("bf16_channels_last", True, True))}
+             for name, bf16, cl in (("fp32", False, False), ("fp32_channels_last", False, True), ("bf16", True, False),
+                                   ("bf16_channels_last", True, True))}
     ratios = {k: v / rates["fp32"] for k, v in rates.items()}
     for k in rates:
         print(f"{k:>20}: {rates[k]:6.1f} img/s  ({ratios[k]:.2f}x the fp32 baseline)")
