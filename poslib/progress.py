@@ -8,11 +8,13 @@ that sets it; every bar of poslib goes through here instead.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 
 from tqdm.auto import tqdm
 
 _OFF = ("1", "true", "yes")
+BAR = re.compile(r"\d+%\|")  # what every tqdm bar's text holds: "desc:  40%|####      | 4/10"
 
 
 def batch_run() -> bool:
