@@ -30,6 +30,12 @@ PROGRESS_BAR = re.compile(r"[^\n\"]{0,60}\d+%\|")  # tqdm's "desc:  0%|" in any 
 NOTEBOOK_BUDGET = 1.5e6  # bytes of one executed notebook (git history keeps every re-run)
 
 
+def progress_bars(notebook: Path) -> list[str]:
+    """The progress-bar text found in any output of an executed notebook."""
+    return [m.group(0) for c in nbformat.read(notebook, as_version=4).cells for o in c.get("outputs", [])
+            for m in [PROGRESS_BAR.search(json.dumps(o))] if m]
+
+
 def execute(notebook: Path, out: Path, **parameters) -> None:
     """Run a section as ``make notebooks`` does: batch mode, so progress bars stay out of the page."""
     saved = os.environ.get("TQDM_DISABLE")
@@ -73,8 +79,7 @@ def test_executed_pages_have_no_stderr_and_fit_the_size_budget(smoke_book):
         streams = [o.get("text", "")[:200] for c in nbformat.read(nb, as_version=4).cells
                    for o in c.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == "stderr"]
         assert not streams, f"{nb.name} writes to stderr: {streams}"
-        bars = [m.group(0) for c in nbformat.read(nb, as_version=4).cells for o in c.get("outputs", [])
-                for m in [PROGRESS_BAR.search(json.dumps(o))] if m]
+        bars = progress_bars(nb)
         assert not bars, f"{nb.name} shows progress bars: {bars}"
         assert nb.stat().st_size < NOTEBOOK_BUDGET, f"{nb.name}: {nb.stat().st_size / 1e6:.2f} MB"
 
@@ -115,9 +120,7 @@ def test_committed_book_notebooks_fit_the_size_budget():
 
 
 def test_committed_book_pages_show_no_progress_bars():
-    shown = {nb.name: m.group(0) for nb in sorted((ROOT / "book" / "sections").glob("*.ipynb"))
-             for c in nbformat.read(nb, as_version=4).cells for o in c.get("outputs", [])
-             for m in [PROGRESS_BAR.search(json.dumps(o))] if m}
+    shown = {nb.name: bars for nb in sorted((ROOT / "book" / "sections").glob("*.ipynb")) if (bars := progress_bars(nb))}
     assert not shown, shown
 
 
