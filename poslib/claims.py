@@ -23,8 +23,16 @@ import pandas as pd
 from .results import table_profile
 
 REPRODUCED, PARTLY, NOT, UNTESTED = "reproduced", "partly", "not reproduced", "not tested"
-EFFECT_RULE = ("effect counts if > 2x its spread (seed sd and test-image SE); reproduced: counts, in the paper's "
+NOISE_MULTIPLE = 2  # an effect counts only beyond this many spreads: the one noise rule of the book's verdicts and sentences
+EFFECT_RULE = (f"effect counts if > {NOISE_MULTIPLE}x its spread (seed sd and test-image SE); reproduced: counts, in the paper's "
                "direction and >= half its size, in every cell; partly: counts in some cell")
+
+
+def direction(effect: float, spread: float) -> int:
+    """+1 or -1 where ``effect`` lies beyond ``NOISE_MULTIPLE`` spreads of zero, 0 where it is within them."""
+    if abs(effect) <= NOISE_MULTIPLE * spread:
+        return 0
+    return 1 if effect > 0 else -1
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,7 @@ def compare(low: pd.DataFrame, high: pd.DataFrame) -> pd.DataFrame:
 def effect_verdict(d: pd.DataFrame) -> str:
     """The rule of ``EFFECT_RULE`` on a table of effects (ours, spread, paper) per cell."""
     sign = d.paper.map(lambda v: -1.0 if v < 0 else 1.0)  # the paper's direction (up where it gives none)
-    counts = sign * d.ours > 2 * d.spread
+    counts = sign * d.ours > NOISE_MULTIPLE * d.spread
     big = (sign * d.ours >= 0.5 * d.paper.abs()) | d.paper.isna()
     if len(d) and (counts & big).all():
         return REPRODUCED
@@ -166,7 +174,7 @@ def _levels(r):
     every = _cells(_select(t, taps="all"))
     best = {p: max((_cells(_select(t, taps=s)).loc[p] for s in singles), key=lambda c: c.ours) for p in every.index}
     # "all levels the most": the all-level read-out is not below the best single level beyond noise
-    all_best = [every.loc[p].ours >= best[p].ours - 2 * math.hypot(every.loc[p].spread, best[p].spread)
+    all_best = [direction(every.loc[p].ours - best[p].ours, math.hypot(every.loc[p].spread, best[p].spread)) >= 0
                 for p in every.index]
     if verdict == REPRODUCED and not all(all_best):
         verdict = PARTLY
@@ -208,7 +216,7 @@ def _table6(r):
     if len(control):  # the same architecture untrained: does the *task* add the information?
         c = _cells(control)
         above = [compare(c, _cells(_select(t, encoder=e))) for e in ("vgg_sod", "vgg_ss")]
-        n = sum(int((a.ours > 2 * a.spread).sum()) for a in above)
+        n = sum(direction(x, s) == 1 for a in above for x, s in zip(a.ours, a.spread))
         ours += f"; above the untrained same-width network beyond 2 spreads in {n} of {sum(len(a) for a in above)}"
     return ours, verdict
 
@@ -247,7 +255,7 @@ def _random_control(r):
     ref = cells.loc["imagenet"].droplevel("init")
     d = pd.concat([compare(ref, g.droplevel(["weights", "init"])).rename(index=lambda s, i=init: f"{i} init, {s}")
                    for init, g in cells.loc[["random"]].groupby("init", sort=False)])
-    signs = [0 if abs(x) <= 2 * s else (1 if x > 0 else -1) for x, s in zip(d.ours, d.spread)]
+    signs = _signs(d)
     if all(x == 1 for x in signs):
         finding = "random VGG16 ahead under every init and input"
     elif all(x == -1 for x in signs):
@@ -267,7 +275,7 @@ def _mode_cells(t: pd.DataFrame, weights: str, mode: str, content_free: bool) ->
 
 
 def _signs(d: pd.DataFrame) -> list[int]:
-    return [0 if abs(x) <= 2 * s else (1 if x > 0 else -1) for x, s in zip(d.ours, d.spread)]
+    return [direction(x, s) for x, s in zip(d.ours, d.spread)]
 
 
 def _zeros_main_source(r):

@@ -10,6 +10,7 @@ import math
 
 import pandas as pd
 
+from .claims import NOISE_MULTIPLE, direction
 from .encoders import Encoder, build_encoder
 
 
@@ -44,8 +45,9 @@ def versus(a: tuple[float, float], b: tuple[float, float]) -> str:
     """'above/below by d (beyond/within twice the combined spread s)' for two (mean, sd) pairs: the
     page's sentences state a direction only with the noise rule that decides whether it counts."""
     d, spread = a[0] - b[0], math.hypot(a[1], b[1])
-    noise = "beyond" if abs(d) > 2 * spread else "within"
-    return f"{'above' if d > 0 else 'below'} by {abs(d):.3f} ({noise} twice the combined spread, {spread:.3f})"
+    noise = "within" if direction(d, spread) == 0 else "beyond"
+    times = {2: "twice"}.get(NOISE_MULTIPLE, f"{NOISE_MULTIPLE}x")
+    return f"{'above' if d > 0 else 'below'} by {abs(d):.3f} ({noise} {times} the combined spread, {spread:.3f})"
 
 
 def score_cell(task_table: pd.DataFrame, mode: str, score: str) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""The scorecard's padding-mode rows follow their stated rules (beyond 2x the spread), on small tables."""
+"""The scorecard's padding-mode rows follow their stated rules (beyond 2x the spread), on small tables; one noise rule."""
 
 import pandas as pd
 
@@ -29,3 +29,14 @@ def test_full_convolution_judged_by_its_crop_shift_and_its_standard_error():
     assert _full_removes({"padding_tasks": t})[1].endswith("does not move the salient region with the borders")
     t.loc[1, "shift_mean"] = 1.0  # 5 standard errors
     assert _full_removes({"padding_tasks": t})[1].endswith("still moves the salient region with the borders")
+
+
+def test_one_noise_rule_decides_directions_in_verdicts_and_sentences():
+    from poslib.claims import NOISE_MULTIPLE, direction
+    from poslib.padding_study import versus
+    assert NOISE_MULTIPLE == 2
+    assert direction(0.021, 0.01) == 1 and direction(-0.021, 0.01) == -1
+    assert direction(0.02, 0.01) == 0 and direction(-0.019, 0.01) == 0  # at or within twice the spread
+    # the page's sentence and the scorecard agree on the same numbers
+    assert versus((0.3, 0.0), (0.0, 0.14)).startswith("above by 0.300 (beyond")
+    assert versus((0.27, 0.0), (0.0, 0.14)).startswith("above by 0.270 (within")
