@@ -7,6 +7,8 @@ batch 16, 224x224 real composites), timed for:
 - fp32, channels-last (what ``train_task`` does where bf16 is not native: ``precision="auto"``);
 - bf16 autocast, contiguous;
 - bf16 autocast, channels-last (what ``train_task`` does where bf16 is native).
+Measured twice, each in its own process: on the CPU's native capability and with an AVX2-only CPU
+emulated (ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2), where bf16 has no native unit.
 Writes results/benchmark_tasks.json.
 
 Usage: .venv/bin/python benchmarks/tasks.py
@@ -14,7 +16,12 @@ Usage: .venv/bin/python benchmarks/tasks.py
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,7 +54,8 @@ def images_per_second(bf16: bool, channels_last: bool, images: torch.Tensor, mas
     return STEPS * BATCH / (time.perf_counter() - start)
 
 
-def main() -> None:
+def measure() -> dict:
+    """Images per second of each setting, in this process's CPU capability."""
     width = get_profile("cpu").task_width
     comp = make_composites(CompositeSpec(BATCH, "train", seed=123), progress=False)
     images, labels = comp.tensors()
@@ -56,10 +64,36 @@ def main() -> None:
              for name, bf16, cl in (("fp32", False, False), ("fp32_channels_last", False, True), ("bf16", True, False),
                                    ("bf16_channels_last", True, True))}
     ratios = {k: v / rates["fp32"] for k, v in rates.items()}
-    for k in rates:
-        print(f"{k:>20}: {rates[k]:6.1f} img/s  ({ratios[k]:.2f}x the fp32 baseline)")
-    out = {"what": "TaskNet training step, saliency, batch 16, 224x224", "width": width, "steps": STEPS,
-           "images_per_second": rates, "ratio_to_fp32": ratios, "environment": environment()}
+    return {"images_per_second": rates, "ratio_to_fp32": ratios, "environment": environment()}
+
+
+EMULATE_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+def measure_in_subprocess(extra_env: dict) -> dict:
+    """``measure()`` in a fresh interpreter: the capability is fixed when torch loads."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "m.json"
+        subprocess.run([sys.executable, __file__, "--here", str(out)], env={**os.environ, **extra_env}, check=True)
+        return json.loads(out.read_text())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--here", help=argparse.SUPPRESS)  # internal: measure in this process, write JSON there
+    args = ap.parse_args()
+    if args.here:
+        Path(args.here).write_text(json.dumps(measure()))
+        return
+    out = {"what": "TaskNet training step, saliency, batch 16, 224x224", "width": get_profile("cpu").task_width,
+           "steps": STEPS, "native": measure_in_subprocess({}), "emulated_avx2": measure_in_subprocess(EMULATE_AVX2)}
+    for label in ("native", "emulated_avx2"):
+        r = out[label]
+        env = r["environment"]
+        print(f"{label}: capability {env.get('cpu_capability')}, native bf16 {env.get('cpu_bf16_native')}, "
+              f"{env['torch_threads']} threads")
+        for k, v in r["images_per_second"].items():
+            print(f"{k:>20}: {v:6.1f} img/s  ({r['ratio_to_fp32'][k]:.2f}x the fp32 baseline)")
     Path("results/benchmark_tasks.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
