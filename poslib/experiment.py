@@ -8,7 +8,12 @@ set, and can be written to a results file with their settings.
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import inspect
+import json
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,9 +21,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from . import metrics, readout as readout_module, train as train_module
 from .data import ImageItem, photo_items, synthetic_items
 from .encoders import Encoder, build_encoder, check_encoder
-from .features import compute_features
+from .features import FeatureSet, compute_features
+from .files import atomic_write
 from .patterns import check_pattern, make_pattern
 from .photos import folder_images, photo_pool
 from .profiles import Profile
@@ -99,6 +106,7 @@ class GridResult:
     table: pd.DataFrame  # one row per (pattern, read-out, seed, test set)
     predictions: dict[tuple, torch.Tensor]  # (pattern, layers, kernel, padding, taps, seed, test set) -> (K, H, W)
     losses: dict[tuple, list[float]]  # (pattern, layers, kernel, padding, taps, seed) -> epoch losses
+    reused: bool = False  # loaded from a ``run_grid(store=...)`` folder instead of trained
 
 
 def run_grid(
@@ -115,11 +123,15 @@ def run_grid(
     device: str | None = None,
     keep_predictions: int = 4,
     progress: bool = True,
+    store: str | Path | None = None,
 ) -> GridResult:
     """Train and evaluate one read-out per (pattern, read-out variant, seed) on ``encoder``'s cached taps.
 
     ``encoder``: a name of ``build_encoder`` (with ``weights``, ``preprocess``, ``weights_path``) or a
     ready ``Encoder`` (e.g. a trained task network's body, ``dense.task_encoder``).
+    ``store``: a folder keeping finished grids, keyed by everything that decides them (the features'
+    cache keys, the read-outs, seeds and training settings, a digest of the training code, torch's
+    version, the device): a page that stops resumes grid by grid, and a re-run loads them.
     """
     if isinstance(encoder, str):
         check_encoder(encoder, None if encoder == "none" else weights)
@@ -134,11 +146,40 @@ def run_grid(
     feats = compute_features(enc, data.train, **cached)
     tests = {name: compute_features(enc, items, **cached)
              for name, items in data.tests.items()}
-    targets = {p: make_pattern(p, 224) for p in patterns}
-    cells = [(p, spec, seed) for seed in seeds for spec in readouts for p in patterns]
     # Read-outs trained together share each batch; with share_batch_order all seeds form one group
     # whose batch order is seeded by the first seed, else each seed shuffles on its own.
     groups = [list(seeds)] if profile.share_batch_order else [[s] for s in seeds]
+    if store is None:
+        return _train_grid(enc, feats, tests, patterns, readouts, seeds, groups, profile, dev, keep_predictions, progress)
+    identity = {"features": feats.folder.name, "tests": {k: v.folder.name for k, v in tests.items()},
+                "patterns": list(patterns), "readouts": [asdict(r) for r in readouts], "seeds": list(seeds),
+                "train_configs": [asdict(profile.train_config(g[0])) for g in groups],
+                "hidden_channels": profile.hidden_channels, "keep_predictions": keep_predictions,
+                "code": grid_code_digest(), "torch": torch.__version__, "device": dev.type}
+    path = Path(store) / f"grid-{hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]}.pt"
+    if path.exists():
+        # our own cache of our own results (a table, tensors and lists), hence a full unpickler
+        stored = torch.load(path, weights_only=False)
+        return GridResult(stored["table"], stored["predictions"], stored["losses"], reused=True)
+    result = _train_grid(enc, feats, tests, patterns, readouts, seeds, groups, profile, dev, keep_predictions, progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: torch.save({"table": result.table, "predictions": result.predictions,
+                                               "losses": result.losses, "identity": identity}, tmp))
+    return result
+
+
+def grid_code_digest() -> str:
+    """A digest of the code that trains and scores a grid's read-outs (comments and layout aside)."""
+    parts = [readout_module, train_module, metrics, _train_grid]
+    trees = [ast.dump(ast.parse(textwrap.dedent(inspect.getsource(p)))) for p in parts]
+    return hashlib.sha256("".join(trees).encode()).hexdigest()[:16]
+
+
+def _train_grid(enc: Encoder, feats: FeatureSet, tests: dict[str, FeatureSet], patterns: Sequence[str],
+                readouts: Sequence[ReadoutSpec], seeds: Sequence[int], groups: list[list[int]], profile: Profile,
+                dev: torch.device, keep_predictions: int, progress: bool) -> GridResult:
+    targets = {p: make_pattern(p, 224) for p in patterns}
+    cells = [(p, spec, seed) for seed in seeds for spec in readouts for p in patterns]
     rows, predictions, losses = [], {}, {}
     for group in groups:
         members = [c for c in cells if c[2] in group]

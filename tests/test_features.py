@@ -1,5 +1,8 @@
 """The feature cache and the grid runner, on real encoders and real photos (small sets)."""
 
+import functools
+
+import pandas as pd
 import pytest
 import torch
 
@@ -119,3 +122,20 @@ def test_standard_data_follows_the_profile():
         standard_data(get_profile("smoke"), test_sets=["pascal"])
     with pytest.raises(ValueError, match="positive odd"):
         ReadoutSpec(kernel_size=4)
+
+
+def test_a_stored_grid_is_loaded_again_only_with_the_same_identity(cache, tmp_path):
+    prof = get_profile("smoke")
+    data = DataSets(train=synthetic_items("noise", 6, seed=3), tests={"noise": synthetic_items("noise", 2, seed=100)})
+    run = functools.partial(run_grid, "none", patterns=["H"], readouts=[ReadoutSpec()], data=data, profile=prof,
+                            progress=False, store=tmp_path)
+    first = run(seeds=[0, 1])
+    again = run(seeds=[0, 1])
+    assert not first.reused and again.reused and len(list(tmp_path.glob("grid-*.pt"))) == 1
+    pd.testing.assert_frame_equal(first.table, again.table)
+    assert first.predictions.keys() == again.predictions.keys()
+    assert all(torch.equal(first.predictions[k], again.predictions[k]) for k in first.predictions)
+    assert first.losses == again.losses
+    other = run(seeds=[0])  # different seeds: a different grid, trained and stored beside the first
+    assert not other.reused and len(list(tmp_path.glob("grid-*.pt"))) == 2
+    assert other.table.spc_mean.tolist() == pytest.approx(first.table[first.table.seed == 0].spc_mean.tolist(), abs=1e-6)
