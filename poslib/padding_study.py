@@ -41,13 +41,20 @@ def mode_cell(table: pd.DataFrame, experiment: str, weights: str, mode: str, tes
     return float(part.spc_mean.mean()), float(part.spc_sd.mean())
 
 
-def versus(a: tuple[float, float], b: tuple[float, float]) -> str:
-    """'above/below by d (beyond/within twice the combined spread s)' for two (mean, sd) pairs: the
-    page's sentences state a direction only with the noise rule that decides whether it counts."""
+MODE_LABELS = {"zeros": "zero padding", "reflect": "reflect padding", "replicate": "replicate padding",
+               "circular": "circular padding", "partial": "partial convolution", "none": "no padding",
+               "full": "full convolution"}
+WEIGHTS_LABELS = {"imagenet": "ImageNet", "random": "random"}
+
+
+def versus(a: tuple[float, float], b: tuple[float, float], reference: str) -> str:
+    """'d above/below <reference> b, beyond/within twice the combined spread (s)' for two (mean, sd)
+    pairs: the page's sentences state a direction only with the noise rule that decides whether it counts."""
     d, spread = a[0] - b[0], math.hypot(a[1], b[1])
     noise = "within" if direction(d, spread) == 0 else "beyond"
     times = {2: "twice"}.get(NOISE_MULTIPLE, f"{NOISE_MULTIPLE}x")
-    return f"{'above' if d > 0 else 'below'} by {abs(d):.3f} ({noise} {times} the combined spread, {spread:.3f})"
+    return (f"{abs(d):.3f} {'above' if d > 0 else 'below'} {reference} {b[0]:.3f}, "
+            f"{noise} {times} the combined spread ({spread:.3f})")
 
 
 def score_cell(task_table: pd.DataFrame, mode: str, score: str) -> tuple[float, float]:

@@ -38,5 +38,5 @@ def test_one_noise_rule_decides_directions_in_verdicts_and_sentences():
     assert direction(0.021, 0.01) == 1 and direction(-0.021, 0.01) == -1
     assert direction(0.02, 0.01) == 0 and direction(-0.019, 0.01) == 0  # at or within twice the spread
     # the page's sentence and the scorecard agree on the same numbers
-    assert versus((0.3, 0.0), (0.0, 0.14)).startswith("above by 0.300 (beyond")
-    assert versus((0.27, 0.0), (0.0, 0.14)).startswith("above by 0.270 (within")
+    assert versus((0.3, 0.0), (0.0, 0.14), "zeros").startswith("0.300 above zeros 0.000, beyond")
+    assert versus((0.27, 0.0), (0.0, 0.14), "zeros").startswith("0.270 above zeros 0.000, within")

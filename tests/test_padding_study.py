@@ -25,8 +25,9 @@ def test_mode_cell_averages_the_matching_cells_only():
 
 
 def test_versus_states_the_direction_and_whether_it_clears_the_noise_rule():
-    assert versus((0.5, 0.01), (0.0, 0.01)) == "above by 0.500 (beyond twice the combined spread, 0.014)"
-    assert versus((0.0, 0.1), (0.05, 0.1)).startswith("below by 0.050 (within")
+    assert versus((0.5, 0.01), (0.0, 0.01), "zero padding's") == (
+        "0.500 above zero padding's 0.000, beyond twice the combined spread (0.014)")
+    assert versus((0.0, 0.1), (0.05, 0.1), "it").startswith("0.050 below it 0.050, within")
 
 
 def test_no_padding_is_the_padding_pages_network():
