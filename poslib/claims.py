@@ -289,8 +289,9 @@ def _zeros_main_source(r):
             verdicts.append(mode if all(x == 1 for x in _signs(d)) else None)
     d = pd.concat(parts)
     behind = sorted({v for v in verdicts if v})
-    finding = ("zero padding ahead of every other mode on every pattern" if len(behind) == 4 else
-               f"zero padding ahead of {', '.join(behind) or 'no other mode'} on every pattern, not of the rest")
+    rest = [m for m in ("reflect", "replicate", "circular", "partial") if m not in behind]
+    finding = ("zero padding ahead of every other mode on every pattern" if not rest else
+               f"zero padding ahead of {', '.join(behind) or 'no other mode'} on every pattern, not of {', '.join(rest)}")
     return f"zeros minus other mode, SPC on black/white/noise: {describe(d)}", f"new finding: {finding}"
 
 
@@ -301,9 +302,10 @@ def _circular_removes(r):
         parts.append(_mode_cells(t, weights, "circular", True).rename(index=lambda p, w=weights: f"{w} {p}"))
     d = pd.concat(parts)
     zero = all(x == 0 for x in _signs(d))
+    largest = d.ours.abs().max()  # the size goes with the verdict: beyond the noise is not the same as large
     return (f"circular padding, SPC on black/white/noise: {describe(d)}",
-            "new finding: " + ("no position read out on content-free inputs (all within 2 spreads of 0)" if zero
-                               else "some position remains on content-free inputs"))
+            "new finding: " + (f"no position read out on content-free inputs (all within {NOISE_MULTIPLE} spreads of 0)" if zero
+                               else f"some position remains on content-free inputs (largest |SPC| {largest:.3f})"))
 
 
 def _full_removes(r):
