@@ -33,7 +33,7 @@ from poslib.encoders import build_encoder
 from poslib.experiment import ReadoutSpec, run_grid, standard_data, summarize
 from poslib.metrics import mae, spc
 from poslib.patterns import PATTERNS, make_pattern
-from poslib.precision import native_bf16
+from poslib.precision import EMULATE_AVX2, native_bf16
 from poslib.profiles import get_profile
 from poslib.readout import PosENet
 from poslib.results import environment
@@ -162,9 +162,6 @@ def grid_comparison(train_photos: int, official_runs: int | None = None) -> dict
             "max_abs_spc_diff": diff.max(), "mean_abs_spc_diff": diff.mean(), "max_abs_mae_diff": mdiff.max(),
             "engine_spc_by_pattern": summarize(engine).groupby("pattern").spc_mean.mean().round(3).to_dict(),
             "official_spc_by_pattern": official.groupby("pattern").spc_mean.mean().round(3).to_dict()}
-
-
-EMULATE_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
 def throughput() -> dict:

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from poslib.composites import CompositeSpec, make_composites
 from poslib.dense import TaskNet
+from poslib.precision import EMULATE_AVX2
 from poslib.profiles import get_profile
 from poslib.results import environment
 
@@ -65,9 +66,6 @@ def measure() -> dict:
                                    ("bf16_channels_last", True, True))}
     ratios = {k: v / rates["fp32"] for k, v in rates.items()}
     return {"images_per_second": rates, "ratio_to_fp32": ratios, "environment": environment()}
-
-
-EMULATE_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
 def measure_in_subprocess(extra_env: dict) -> dict:

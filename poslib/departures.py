@@ -9,12 +9,8 @@ that seed's batches (one read of the features per step for all of them).
 
 from __future__ import annotations
 
-import ast
-import hashlib
-import inspect
 import json
 import math
-import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,7 +19,7 @@ import pandas as pd
 import torch
 
 from . import readout, train as train_module
-from .files import atomic_write_text
+from .files import atomic_write_text, identity_digest, source_digest
 from .patterns import check_pattern, make_pattern
 from .readout import PosENet
 from .train import TrainConfig, evaluate_readouts, pick_device, train_readouts
@@ -89,9 +85,7 @@ def code_digest() -> str:
     """A digest of the code that computes a run's rows (the read-out, its training, the protocol and
     ``train_and_score``), so stored runs are not reused after that code changed; edits to comments,
     layout, or how the rows are summarised or described do not invalidate them."""
-    parts = [readout, train_module, steps_per_epoch, epochs_for_steps, protocol, train_and_score]
-    trees = [ast.dump(ast.parse(textwrap.dedent(inspect.getsource(p)))) for p in parts]  # comments and layout aside
-    return hashlib.sha256("".join(trees).encode()).hexdigest()[:16]
+    return source_digest([readout, train_module, steps_per_epoch, epochs_for_steps, protocol, train_and_score])
 
 
 class RunStore:
@@ -101,8 +95,7 @@ class RunStore:
     run is computed afresh and replaces what the store held."""
 
     def __init__(self, folder: str | Path, identity: Mapping, *, reuse: bool = True) -> None:
-        digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
-        self.path = Path(folder) / f"runs-{digest}.csv"
+        self.path = Path(folder) / f"runs-{identity_digest(identity)}.csv"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.with_suffix(".json").exists():
             atomic_write_text(self.path.with_suffix(".json"), json.dumps(identity, indent=1, sort_keys=True, default=str))

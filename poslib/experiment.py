@@ -8,12 +8,7 @@ set, and can be written to a results file with their settings.
 
 from __future__ import annotations
 
-import ast
-import hashlib
-import inspect
-import json
 import math
-import textwrap
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +20,7 @@ from . import metrics, readout as readout_module, train as train_module
 from .data import ImageItem, photo_items, synthetic_items
 from .encoders import Encoder, build_encoder, check_encoder
 from .features import FeatureSet, compute_features
-from .files import atomic_write
+from .files import atomic_write, identity_digest, source_digest
 from .patterns import check_pattern, make_pattern
 from .photos import folder_images, photo_pool
 from .profiles import Profile
@@ -156,7 +151,7 @@ def run_grid(
                 "train_configs": [asdict(profile.train_config(g[0])) for g in groups],
                 "hidden_channels": profile.hidden_channels, "keep_predictions": keep_predictions,
                 "code": grid_code_digest(), "torch": torch.__version__, "device": dev.type}
-    path = Path(store) / f"grid-{hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]}.pt"
+    path = Path(store) / f"grid-{identity_digest(identity)}.pt"
     if path.exists():
         # our own cache of our own results (a table, tensors and lists), hence a full unpickler
         stored = torch.load(path, weights_only=False)
@@ -170,9 +165,7 @@ def run_grid(
 
 def grid_code_digest() -> str:
     """A digest of the code that trains and scores a grid's read-outs (comments and layout aside)."""
-    parts = [readout_module, train_module, metrics, _train_grid]
-    trees = [ast.dump(ast.parse(textwrap.dedent(inspect.getsource(p)))) for p in parts]
-    return hashlib.sha256("".join(trees).encode()).hexdigest()[:16]
+    return source_digest([readout_module, train_module, metrics, _train_grid])
 
 
 def _train_grid(enc: Encoder, feats: FeatureSet, tests: dict[str, FeatureSet], patterns: Sequence[str],

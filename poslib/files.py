@@ -1,11 +1,17 @@
 """Files written whole or not at all, readable by others: a crash, a full disk or a second writer
-never leaves a half-written manifest, metadata or results file behind."""
+never leaves a half-written manifest, metadata or results file behind. And the digests that name
+stored results: of the settings that decide them and of the code that computes them."""
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import inspect
+import json
 import os
 import tempfile
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 FILE_MODE = 0o644  # shared caches: files other users can read
@@ -35,3 +41,15 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def identity_digest(identity: Mapping, length: int = 20) -> str:
+    """A digest of everything that decides a stored result (a JSON-able mapping, keys in any order)."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:length]
+
+
+def source_digest(parts: Iterable[object], length: int = 16) -> str:
+    """A digest of the source of modules, functions or classes, comments and layout aside (their
+    syntax trees), so stored results are reused until the code that computed them changes."""
+    trees = [ast.dump(ast.parse(textwrap.dedent(inspect.getsource(p)))) for p in parts]
+    return hashlib.sha256("".join(trees).encode()).hexdigest()[:length]

@@ -17,6 +17,8 @@ import torch
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 CHOICES = ("auto", *PRECISIONS)
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 arithmetic
+# The environment of a process that behaves as on an AVX2-only CPU (read when torch loads).
+EMULATE_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
 def check_precision(precision: str, *, allow_auto: bool = True) -> str:

@@ -23,7 +23,7 @@ from poslib.files import atomic_write_text
 from poslib.metrics import mae, spc
 from poslib.patterns import make_pattern
 from poslib.photos import _read_manifest, folder_images
-from poslib.precision import native_bf16, resolve_precision
+from poslib.precision import EMULATE_AVX2, native_bf16, resolve_precision
 from poslib.profiles import get_profile
 from poslib.readout import PosENet
 from poslib.results import results_folder, save_table
@@ -261,7 +261,7 @@ def test_emulated_avx2_capability_turns_bf16_off():
     import subprocess
     import sys
 
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    env = {**os.environ, **EMULATE_AVX2}
     out = subprocess.run([sys.executable, "-c", "from poslib.precision import machine_record as m; print(m())"],
                          env=env, capture_output=True, text=True, check=True).stdout
     assert "'cpu_capability': 'AVX2'" in out and "'cpu_bf16_native': False" in out
