@@ -18,8 +18,6 @@ import argparse
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +26,7 @@ import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from fresh import in_fresh_interpreter  # benchmarks/fresh.py, beside this script
 from poslib.data import load_items
 from poslib.encoders import build_encoder
 from poslib.experiment import ReadoutSpec, run_grid, standard_data, summarize
@@ -180,15 +179,6 @@ def throughput() -> dict:
             "throughput": rows}
 
 
-def throughput_in_subprocess(extra_env: dict) -> dict:
-    """``throughput()`` in a fresh interpreter: the capability is fixed when torch loads."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "t.json"
-        subprocess.run([sys.executable, __file__, "--part", "throughput-here", "--out", str(out)],
-                       env={**os.environ, **extra_env}, check=True)
-        return json.loads(out.read_text())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", choices=["throughput", "grid", "all", "throughput-here"], default="all")
@@ -207,8 +197,9 @@ def main() -> None:
     report["environment"] = environment()
     if args.part in ("throughput", "all"):
         report["conditions"] = args.conditions
-        report["throughput"] = {"native": throughput_in_subprocess({}),
-                                "emulated_avx2": throughput_in_subprocess(EMULATE_AVX2)}
+        here = [__file__, "--part", "throughput-here", "--out"]
+        report["throughput"] = {"native": in_fresh_interpreter(here, {}),
+                                "emulated_avx2": in_fresh_interpreter(here, EMULATE_AVX2)}
         for label, r in report["throughput"].items():
             peak, env = r["peak_gflop_per_s"], r["environment"]
             print(f"{label}: capability {env['cpu_capability']}, native bf16 {env['cpu_bf16_native']}; "

@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from fresh import in_fresh_interpreter  # benchmarks/fresh.py, beside this script
 from poslib.composites import CompositeSpec, make_composites
 from poslib.dense import TaskNet
 from poslib.precision import EMULATE_AVX2
@@ -68,14 +65,6 @@ def measure() -> dict:
     return {"images_per_second": rates, "ratio_to_fp32": ratios, "environment": environment()}
 
 
-def measure_in_subprocess(extra_env: dict) -> dict:
-    """``measure()`` in a fresh interpreter: the capability is fixed when torch loads."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "m.json"
-        subprocess.run([sys.executable, __file__, "--here", str(out)], env={**os.environ, **extra_env}, check=True)
-        return json.loads(out.read_text())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--here", help=argparse.SUPPRESS)  # internal: measure in this process, write JSON there
@@ -84,7 +73,8 @@ def main() -> None:
         Path(args.here).write_text(json.dumps(measure()))
         return
     out = {"what": "TaskNet training step, saliency, batch 16, 224x224", "width": get_profile("cpu").task_width,
-           "steps": STEPS, "native": measure_in_subprocess({}), "emulated_avx2": measure_in_subprocess(EMULATE_AVX2)}
+           "steps": STEPS, "native": in_fresh_interpreter([__file__, "--here"], {}),
+           "emulated_avx2": in_fresh_interpreter([__file__, "--here"], EMULATE_AVX2)}
     for label in ("native", "emulated_avx2"):
         r = out[label]
         env = r["environment"]

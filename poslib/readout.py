@@ -211,24 +211,53 @@ class PosENet(nn.Module):
         return (self.in_channels, ranges, self.kernel_size, self.padding, self.grid, self.out_size)
 
 
+class _ShiftedSum(torch.autograd.Function):
+    """Sum over taps (a, b) of ``partial[:, a:a + s, b:b + s, a, b]`` (partial: (N, H, W, k, k, G),
+    zero-padded by ``padding`` first): the k*k shifted partial maps of ``conv_as_matmul``.
+
+    Written as slices, autograd's backward allocates and zero-fills a partial-sized tensor per tap
+    and adds the k*k of them (quadratic in k*k: about 10x slower than this for k = 7 and 15 fused
+    read-outs, ``benchmarks/readout.py``). Here the backward writes each tap's gradient into one
+    zeroed tensor: the same values bit for bit (every tap fills its own disjoint entries), the
+    forward unchanged.
+    """
+
+    @staticmethod
+    def forward(ctx, partial: torch.Tensor, padding: int) -> torch.Tensor:
+        k = partial.shape[3]
+        if padding:
+            partial = F.pad(partial, (0, 0, 0, 0, 0, 0, padding, padding, padding, padding))
+        s_h, s_w = partial.shape[1] - k + 1, partial.shape[2] - k + 1
+        ctx.padded_shape, ctx.padding = partial.shape, padding
+        return sum(partial[:, a:a + s_h, b:b + s_w, a, b] for a in range(k) for b in range(k))  # (N, s, s, G)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        shape, p = ctx.padded_shape, ctx.padding
+        k, s_h, s_w = shape[3], grad.shape[1], grad.shape[2]
+        grad_partial = grad.new_zeros(shape)
+        for a in range(k):
+            for b in range(k):
+                grad_partial[:, a:a + s_h, b:b + s_w, a, b] = grad
+        return grad_partial[:, p:shape[1] - p, p:shape[2] - p], None
+
+
 def conv_as_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int) -> torch.Tensor:
     """``F.conv2d(x, weight, bias, padding=padding)`` for a wide input and few outputs, as one matrix
     product: every input pixel times all k*k*G kernel taps at once, then the k*k shifted partial
     maps are summed. Zero padding pads the partial maps (a zero pixel contributes nothing).
 
     The same numbers as the convolution up to float rounding, but the wide input is read once per
-    pass, forward and backward (about 3x faster on a CPU for a 1472-channel input and a few outputs).
+    pass, forward and backward: on an AVX2 CPU 1.1-1.5x ``F.conv2d``'s step for a 1472-channel input
+    at k = 3 and 7 (on AVX512, 0.7x; one implementation everywhere keeps every machine's numbers
+    the same; ``benchmarks/readout.py``).
     x: (N, C, H, W), best stored channels-last; weight: (G, C, k, k); returns (N, G, s, s).
     """
     n, c, h, w = x.shape
     g, k = weight.shape[0], weight.shape[-1]
     rows = x.permute(0, 2, 3, 1).reshape(n * h * w, c)  # a view when x is channels-last
     partial = (rows @ weight.permute(1, 2, 3, 0).reshape(c, k * k * g)).view(n, h, w, k, k, g)
-    if padding:
-        partial = F.pad(partial, (0, 0, 0, 0, 0, 0, padding, padding, padding, padding))
-    s_h, s_w = h + 2 * padding - k + 1, w + 2 * padding - k + 1
-    out = sum(partial[:, a:a + s_h, b:b + s_w, a, b] for a in range(k) for b in range(k))  # (N, s, s, G)
-    return (out + bias).permute(0, 3, 1, 2)
+    return (_ShiftedSum.apply(partial, padding) + bias).permute(0, 3, 1, 2)
 
 
 def _group_maps(readouts: Sequence[PosENet], taps) -> list[tuple[list[int], torch.Tensor]]:

@@ -30,6 +30,30 @@ def test_conv_as_matmul_equals_the_convolution_and_its_gradient(k, padding):
         assert torch.allclose(a, c, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("k,padding", [(1, 0), (3, 1), (7, 3), (5, 0)])
+def test_shifted_sum_backward_is_autograds_bit_for_bit(k, padding):
+    """The hand-written backward of the k*k shifted partial maps gives exactly the gradient autograd
+    gives for the same sum written as slices (so stored results made either way agree)."""
+    from poslib.readout import _ShiftedSum
+    gen = torch.Generator().manual_seed(k)
+    partial = torch.randn(2, 9, 9, k, k, 5, generator=gen, requires_grad=True)
+
+    def as_slices(t):
+        t = F.pad(t, (0, 0, 0, 0, 0, 0, padding, padding, padding, padding))
+        s = t.shape[1] - k + 1
+        return sum(t[:, a:a + s, b:b + s, a, b] for a in range(k) for b in range(k))
+
+    ref, got = as_slices(partial), _ShiftedSum.apply(partial, padding)
+    assert torch.equal(ref, got)
+    weight = torch.randn(ref.shape, generator=gen)
+    g_ref, = torch.autograd.grad((ref * weight).sum(), partial)
+    g_got, = torch.autograd.grad((got * weight).sum(), partial)
+    assert torch.equal(g_ref, g_got)
+    side = max(3, k - 2 * padding)  # small: gradcheck perturbs every entry
+    small = torch.randn(1, side, side, k, k, 1, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: _ShiftedSum.apply(t, padding), (small,))
+
+
 def test_official_input_is_what_torchvision_vgg_saw_expressed_for_caffe_weights():
     x = torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
     seen = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) + torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * x
