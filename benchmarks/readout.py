@@ -16,7 +16,6 @@ Usage: .venv/bin/python benchmarks/readout.py
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -24,8 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from fresh import in_fresh_interpreter  # benchmarks/fresh.py, beside this script
-from poslib.precision import EMULATE_AVX2
+from fresh import native_and_emulated_avx2  # benchmarks/fresh.py, beside this script
 from poslib.readout import conv_as_matmul
 from poslib.results import environment
 
@@ -76,15 +74,11 @@ def measure() -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--here", help=argparse.SUPPRESS)  # internal: measure in this process, write JSON there
-    args = ap.parse_args()
-    if args.here:
-        Path(args.here).write_text(json.dumps(measure()))
+    measured = native_and_emulated_avx2(__file__, measure, __doc__)
+    if measured is None:  # this process was one of the two measurements
         return
     out = {"what": f"read-out forward+backward, batch {BATCH}, {CHANNELS} channels, {GRID}x{GRID}, best of {REPEATS}",
-           "native": in_fresh_interpreter([__file__, "--here"], {}),
-           "emulated_avx2": in_fresh_interpreter([__file__, "--here"], EMULATE_AVX2)}
+           **measured}
     for label in ("native", "emulated_avx2"):
         env = out[label]["environment"]
         print(f"{label}: capability {env.get('cpu_capability')}, {env['torch_threads']} threads")

@@ -16,7 +16,6 @@ Usage: .venv/bin/python benchmarks/tasks.py
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -24,10 +23,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from fresh import in_fresh_interpreter  # benchmarks/fresh.py, beside this script
+from fresh import native_and_emulated_avx2  # benchmarks/fresh.py, beside this script
 from poslib.composites import CompositeSpec, make_composites
 from poslib.dense import TaskNet
-from poslib.precision import EMULATE_AVX2
 from poslib.profiles import get_profile
 from poslib.results import environment
 
@@ -66,15 +64,11 @@ def measure() -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--here", help=argparse.SUPPRESS)  # internal: measure in this process, write JSON there
-    args = ap.parse_args()
-    if args.here:
-        Path(args.here).write_text(json.dumps(measure()))
+    measured = native_and_emulated_avx2(__file__, measure, __doc__)
+    if measured is None:  # this process was one of the two measurements
         return
     out = {"what": "TaskNet training step, saliency, batch 16, 224x224", "width": get_profile("cpu").task_width,
-           "steps": STEPS, "native": in_fresh_interpreter([__file__, "--here"], {}),
-           "emulated_avx2": in_fresh_interpreter([__file__, "--here"], EMULATE_AVX2)}
+           "steps": STEPS, **measured}
     for label in ("native", "emulated_avx2"):
         r = out[label]
         env = r["environment"]
