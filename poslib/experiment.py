@@ -20,6 +20,7 @@ from . import metrics, readout as readout_module, train as train_module
 from .data import ImageItem, photo_items, synthetic_items
 from .encoders import Encoder, build_encoder, check_encoder
 from .features import FeatureSet, compute_features
+from .fetch import cache_root
 from .files import atomic_write, identity_digest, source_digest
 from .patterns import check_pattern, make_pattern
 from .photos import folder_images, photo_pool
@@ -161,6 +162,15 @@ def run_grid(
     atomic_write(path, lambda tmp: torch.save({"table": result.table, "predictions": result.predictions,
                                                "losses": result.losses, "identity": identity}, tmp))
     return result
+
+
+def grid_store(page: str, resume: bool = True) -> Path | None:
+    """The folder where ``page`` keeps its finished grids (``run_grid(store=...)``), or ``None`` to
+    train every grid afresh: a re-run with unchanged settings and code loads them, a stopped page
+    resumes grid by grid."""
+    if not page or "/" in page:
+        raise ValueError(f"grid store name must be a plain folder name, got {page!r}")
+    return cache_root() / "runs" / page if resume else None
 
 
 def grid_code_digest() -> str:

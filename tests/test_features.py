@@ -9,7 +9,7 @@ import torch
 from poslib import features
 from poslib.data import photo_items, synthetic_items
 from poslib.encoders import build_encoder
-from poslib.experiment import DataSets, ReadoutSpec, run_grid, standard_data, summarize
+from poslib.experiment import DataSets, ReadoutSpec, grid_store, run_grid, standard_data, summarize
 from poslib.features import cache_key, compute_features, is_complete
 from poslib.patterns import make_pattern
 from poslib.photos import photo_pool
@@ -139,3 +139,10 @@ def test_a_stored_grid_is_loaded_again_only_with_the_same_identity(cache, tmp_pa
     other = run(seeds=[0])  # different seeds: a different grid, trained and stored beside the first
     assert not other.reused and len(list(tmp_path.glob("grid-*.pt"))) == 2
     assert other.table.spc_mean.tolist() == pytest.approx(first.table[first.table.seed == 0].spc_mean.tolist(), abs=1e-6)
+
+
+def test_a_page_grid_store_lives_in_the_cache_and_resume_off_trains_afresh(cache):
+    assert grid_store("existence") == cache / "runs" / "existence"
+    assert grid_store("existence", resume=False) is None
+    with pytest.raises(ValueError, match="plain folder name"):
+        grid_store("../elsewhere")
