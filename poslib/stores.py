@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from .departures import code_digest as runs_digest
+from .experiment import grid_code_digest
 from .fetch import cache_root
 
 
@@ -43,9 +45,6 @@ def _mismatch(identity: dict, code: str) -> str:
 def store_entries(root: str | Path | None = None) -> list[StoreEntry]:
     """Every stored grid and run set under ``root`` (default ``$POSLIB_CACHE/runs``), marked stale
     when the code digest or torch version that made it differs from this installation's."""
-    from .departures import code_digest as runs_digest
-    from .experiment import grid_code_digest
-
     root = Path(root) if root is not None else cache_root() / "runs"
     digests = {".pt": grid_code_digest(), ".csv": runs_digest()}
     entries = []
