@@ -392,6 +392,31 @@ CLAIMS: tuple[Claim, ...] = (
           _full_removes, ""),
 )
 
+# Claims about a one-layer read-out's SPC get a second verdict from the converged read-outs
+# (``converged.csv``), by the same rules; the rest have no converged version.
+CONVERGED_CLAIMS = ("existence", "posenet_zero", "stripes", "kernels", "levels", "nopad", "posenet_padding",
+                    "random_control", "padding_zeros_main", "padding_circular")
+NO_CONVERGED = "no converged version"
+CONVERGED_GROUPS = {"table1": "Table 1", "table2": ("Table 1", "Table 2"), "table3": ("Table 1", "Table 3"),
+                    "table4": ("Table 1", "Table 4")}
+
+
+def converged_view(conv: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The converged read-outs laid out as the section tables the claims read (one-layer read-outs;
+    the spread: fold fits' sd in place of the seed sd, and the test images' standard error). Cells
+    whose fit missed its tolerance are left out, so a claim that needs them is not tested."""
+    t = conv[conv.converged].assign(layers=1, spc_sd=lambda d: (d.spc_sd.fillna(0.0) ** 2 + d.spc_sd_folds ** 2) ** 0.5)
+    std = (t.kernel == 3) & (t.padding == 0) & (t.taps == "all")
+    views = {"table1": t[(t.group == "Table 1") & std],
+             "table2": t[t.group.isin(["Table 1", "Table 2"]) & (t.padding == 0) & (t.taps == "all")
+                         & t.encoder.isin(["vgg16", "none"]) & (t.weights != "random")],
+             "table3": t[((t.group == "Table 3") | ((t.group == "Table 1") & std)) & (t.encoder == "vgg16")
+                         & (t.weights == "imagenet")],
+             "table4": t[((t.group == "Table 4") | ((t.group == "Table 1") & std))
+                         & t.encoder.isin(["none", "vgg16", "vgg16_nopad"]) & (t.weights != "random")]}
+    return {k: v.reset_index(drop=True) for k, v in views.items() if len(v)}
+
+
 FILES = {"table1": "table1.csv", "table2": "table2.csv", "table3": "table3.csv", "table4": "table4.csv",
          "case_study": "case_study.csv", "table5": "table5.csv", "table6": "table6.csv",
          "random_controls": "random_controls.csv", "padding_modes": "padding_modes.csv",
@@ -408,13 +433,28 @@ def scorecard(results_dir: str | Path) -> pd.DataFrame:
         raise ValueError(f"the results in {results_dir} come from different profiles: {listing}; re-run the "
                          "sections with one profile (each profile writes to its own folder)")
     results = {k: pd.read_csv(p) for k, p in paths.items()}
+    conv_path = Path(results_dir) / "converged.csv"
+    at_convergence = converged_view(pd.read_csv(conv_path)) if conv_path.exists() else None
     rows = []
     for c in CLAIMS:
-        try:
-            ours, verdict = c.assess(results)
-        except (KeyError, IndexError, ValueError, ZeroDivisionError) as e:  # a section not run, or run without the cells
-            ours, verdict = f"results missing ({type(e).__name__}: {e})", UNTESTED
+        ours, verdict = _assess(c, results)
+        if c.key not in CONVERGED_CLAIMS:
+            conv_ours, conv_verdict = "", NO_CONVERGED
+        elif at_convergence is None:
+            conv_ours, conv_verdict = "converged read-outs not run", UNTESTED
+        else:
+            conv_ours, conv_verdict = _assess(c, at_convergence)
+            if conv_ours.startswith("results missing"):
+                conv_ours = "not fitted at convergence in this run"
         why = c.why if verdict in (PARTLY, NOT, UNTESTED) else ""
         rows.append({"key": c.key, "section": c.section, "claim": c.claim, "paper": c.paper, "ours": ours,
-                     "rule": c.rule, "verdict": verdict, "what we know of the difference": why})
+                     "rule": c.rule, "verdict": verdict, "ours at convergence": conv_ours,
+                     "verdict at convergence": conv_verdict, "what we know of the difference": why})
     return pd.DataFrame(rows)
+
+
+def _assess(claim: Claim, results: dict[str, pd.DataFrame]) -> tuple[str, str]:
+    try:
+        return claim.assess(results)
+    except (KeyError, IndexError, ValueError, ZeroDivisionError) as e:  # a section not run, or run without the cells
+        return f"results missing ({type(e).__name__}: {e})", UNTESTED

@@ -1,9 +1,9 @@
 """The stores of finished work under ``$POSLIB_CACHE/runs/``: which entries this code can still load.
 
-A page's read-out grids (``experiment.run_grid(store=...)``) and the departures page's runs
-(``departures.RunStore``) are kept keyed by everything that decides them, the code's digest and
-torch's version among it. A change to that code leaves the old entries on disk where nothing will
-load them again (a padding-modes grid is about 170 MB). ``python -m poslib.stores`` lists them;
+A page's read-out grids (``experiment.run_grid(store=...)``), the departures page's runs
+(``departures.RunStore``) and the converged read-outs' fits (``converged_study.run``) are kept
+keyed by everything that decides them, the code's digest and torch's version among it. A change to
+that code leaves the old entries on disk where nothing will load them again (a padding-modes grid is about 170 MB). ``python -m poslib.stores`` lists them;
 ``--delete`` removes the stale ones. Entries made with other settings (another profile) are kept.
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from .converged_study import code_digest as fits_digest
 from .departures import code_digest as runs_digest
 from .experiment import grid_code_digest
 from .fetch import cache_root
@@ -46,12 +47,12 @@ def store_entries(root: str | Path | None = None) -> list[StoreEntry]:
     """Every stored grid and run set under ``root`` (default ``$POSLIB_CACHE/runs``), marked stale
     when the code digest or torch version that made it differs from this installation's."""
     root = Path(root) if root is not None else cache_root() / "runs"
-    digests = {".pt": grid_code_digest(), ".csv": runs_digest()}
+    digests = {"grid-": grid_code_digest(), "runs-": runs_digest(), "fit-": fits_digest()}
     entries = []
-    for path in sorted(p for p in root.glob("*/*") if p.suffix in digests and p.stem.startswith(("grid-", "runs-"))):
+    for path in sorted(p for p in root.glob("*/*") if p.suffix in (".pt", ".csv") and p.stem.startswith(tuple(digests))):
         files = [path] + ([path.with_suffix(".json")] if path.suffix == ".csv" else [])
         try:
-            why = _mismatch(_identity(path), digests[path.suffix])
+            why = _mismatch(_identity(path), digests[path.stem.split("-")[0] + "-"])
         except (OSError, KeyError, RuntimeError, ValueError) as e:  # unreadable: nothing can load it either
             why = f"unreadable ({type(e).__name__})"
         entries.append(StoreEntry(path.parent.name, files, sum(f.stat().st_size for f in files if f.exists()),

@@ -5,7 +5,6 @@ import errno
 import json
 import os
 import threading
-import warnings
 
 import numpy as np
 import pandas as pd
