@@ -3,8 +3,9 @@
 A page's read-out grids (``experiment.run_grid(store=...)``), the departures page's runs
 (``departures.RunStore``) and the converged read-outs' fits (``converged_study.run``) are kept
 keyed by everything that decides them, the code's digest and torch's version among it. A change to
-that code leaves the old entries on disk where nothing will load them again (a padding-modes grid is about 170 MB). ``python -m poslib.stores`` lists them;
-``--delete`` removes the stale ones. Entries made with other settings (another profile) are kept.
+that code leaves the old entries on disk where nothing will load them again (a padding-modes grid is
+about 170 MB). ``python -m poslib.stores`` lists them; ``--delete`` removes the stale ones. Entries
+made with other settings (another profile) are kept.
 """
 
 from __future__ import annotations
