@@ -320,9 +320,15 @@ def _full_removes(r):
     if "full" not in d.index:
         return "full convolution not run", UNTESTED
     moves = _signs(d.loc[["full"]])[0] != 0
-    return (f"saliency centre shift towards a crop's centre, px (spread: standard error over crops x seeds): {describe(d)}",
-            "new finding: " + ("full convolution still moves the salient region with the borders" if moves
-                               else "full convolution does not move the salient region with the borders"))
+    ours = f"saliency centre shift towards a crop's centre, px (spread: standard error over crops x seeds): {describe(d)}"
+    finding = "full convolution (cropped to the same-padding size) " + ("still moves" if moves else "does not move")
+    finding += " the salient region with the borders"
+    if "kayhan_toy" in r:  # the authors' own toy, run with their full convolution and with our cropped one
+        toy = r["kayhan_toy"].set_index(["padding_mode", "test_set"])
+        acc = {m: toy.loc[(m, "dissimilar")] for m in ("zeros", "full", "full_cropped") if (m, "dissimilar") in toy.index}
+        ours += "; Kayhan & van Gemert's toy, dissimilar-set accuracy: " + ", ".join(
+            f"{m} {a.accuracy_mean:.3f} ± {0.0 if math.isnan(a.accuracy_sd) else a.accuracy_sd:.3f}" for m, a in acc.items())
+    return ours, "new finding: " + finding
 
 
 MEASURED = "measured effects of budget, data size, crops, input and width: the departures page"
@@ -420,7 +426,7 @@ def converged_view(conv: pd.DataFrame) -> dict[str, pd.DataFrame]:
 FILES = {"table1": "table1.csv", "table2": "table2.csv", "table3": "table3.csv", "table4": "table4.csv",
          "case_study": "case_study.csv", "table5": "table5.csv", "table6": "table6.csv",
          "random_controls": "random_controls.csv", "padding_modes": "padding_modes.csv",
-         "padding_tasks": "padding_tasks.csv"}
+         "padding_tasks": "padding_tasks.csv", "kayhan_toy": "kayhan_toy.csv"}
 
 
 def scorecard(results_dir: str | Path) -> pd.DataFrame:

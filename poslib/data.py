@@ -52,6 +52,19 @@ class ImageItem:
     path: str | None = None
     crop: tuple[float, float, float, float] | None = None  # (top, left, height, width), fractions of the image
     synthetic: tuple[str, int] | None = None  # (kind, seed)
+    flip: str | None = None  # "vertical" (upside down) or "horizontal" (mirrored), applied after loading
+
+
+FLIPS: tuple[str, ...] = ("vertical", "horizontal")
+
+
+def flipped(items, flip: str) -> list[ImageItem]:
+    """The same images flipped upside down ("vertical") or left-right ("horizontal"), with keys of
+    their own: photos whose content carries position (sky above, ground below) lose that cue."""
+    if flip not in FLIPS:
+        raise ValueError(f"unknown flip {flip!r}; valid: {', '.join(FLIPS)}")
+    return [ImageItem(key=f"{i.key}:flip-{flip}", path=i.path, crop=i.crop, synthetic=i.synthetic, flip=flip)
+            for i in items]
 
 
 def random_crop(rng: np.random.Generator) -> tuple[float, float, float, float]:
@@ -124,10 +137,12 @@ def load_items(items, size: int = 224) -> torch.Tensor:
         if item.synthetic is not None:
             kind, s = item.synthetic
             out[i] = synthetic_images(kind, 1, size=size, seed=s)[0]
-            continue
-        with Image.open(item.path) as img:
-            img = to_rgb8(img)
-            if item.crop is not None:
-                img = crop_fraction(img, item.crop)
-            out[i] = TF.to_tensor(TF.resize(img, [size, size]))
+        else:
+            with Image.open(item.path) as img:
+                img = to_rgb8(img)
+                if item.crop is not None:
+                    img = crop_fraction(img, item.crop)
+                out[i] = TF.to_tensor(TF.resize(img, [size, size]))
+        if item.flip is not None:
+            out[i] = out[i].flip(-2 if item.flip == "vertical" else -1)
     return out

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from poslib.fetch import Archive, FetchError, sha256_file
@@ -93,3 +94,16 @@ def test_user_folder_skips_unreadable_files_by_name(tmp_path, pool):
     assert table.set_index("photo_id").loc["sub/broken.jpg", "status"] == "unreadable"
     with pytest.raises(FileNotFoundError):
         folder_images(tmp_path / "missing")
+
+
+def test_flipped_items_load_flipped_and_have_keys_of_their_own():
+    from poslib.data import flipped, load_items, synthetic_items
+
+    items = synthetic_items("noise", 2, seed=5)
+    base = load_items(items, size=32)
+    up, mirror = load_items(flipped(items, "vertical"), size=32), load_items(flipped(items, "horizontal"), size=32)
+    assert torch.equal(up, base.flip(-2)) and torch.equal(mirror, base.flip(-1))
+    assert not torch.equal(up, base)
+    assert len({i.key for i in items + flipped(items, "vertical") + flipped(items, "horizontal")}) == 6
+    with pytest.raises(ValueError, match="unknown flip"):
+        flipped(items, "diagonal")
