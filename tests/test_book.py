@@ -178,6 +178,9 @@ def test_method_results_file_matches_glued_numbers(smoke_book):
     ("08_tasks", {"centre_bias": "half"}, "parameter centre_bias must be a number"),
     ("08_tasks", {"tasks": ["detection"]}, "valid: saliency, segmentation"),
     ("08_tasks", {"pretrained_dense": ["fcn"]}, "valid: hed, craft"),
+    ("06c_full_conv_toy", {"modes": ["reflect"]}, "valid: zeros, none, full, circular, full_cropped"),
+    ("09b_converged", {"folds": 1}, "must be in [2, 20], got 1"),
+    ("09b_converged", {"gram_precision": "fp16"}, "valid: auto, fp32, bf16"),
 ])
 def test_wrong_parameters_stop_the_notebook_with_a_clear_error(tmp_path, notebook, parameters, message):
     with pytest.raises(pm.PapermillExecutionError) as err:
