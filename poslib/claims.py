@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from scipy import stats
 
 from .results import table_profile
 
 REPRODUCED, PARTLY, NOT, UNTESTED = "reproduced", "partly", "not reproduced", "not tested"
 NOISE_MULTIPLE = 2  # an effect counts only beyond this many spreads: the one noise rule of the book's verdicts and sentences
 EFFECT_RULE = (f"effect counts if > {NOISE_MULTIPLE}x its spread (seed sd and test-image SE); reproduced: counts, in the paper's "
-               "direction and >= half its size, in every cell; partly: counts in some cell")
+               "direction and >= half its size, in every cell; partly: counts in some cell (marked 'chance level' "
+               "when no cell survives Holm's control of the family)")
 
 
 def direction(effect: float, spread: float) -> int:
@@ -102,8 +104,8 @@ def describe(d: pd.DataFrame) -> str:
                      for i, r in d.iterrows())
 
 
-def _effect(d: pd.DataFrame, what: str) -> tuple[str, str]:
-    return f"{what}: {describe(d)}", effect_verdict(d)
+def _effect(d: pd.DataFrame, what: str) -> tuple[str, str, pd.DataFrame]:
+    return f"{what}: {describe(d)}", effect_verdict(d), d
 
 
 def _existence(r):
@@ -179,7 +181,7 @@ def _levels(r):
     if verdict == REPRODUCED and not all(all_best):
         verdict = PARTLY
     return (f"SPC {singles[-1]} minus {singles[0]}: {describe(d)}; all levels not below the best single level "
-            f"(within 2 spreads) for {sum(all_best)} of {len(all_best)}"), verdict
+            f"(within 2 spreads) for {sum(all_best)} of {len(all_best)}"), verdict, d
 
 
 def _nopad(r):
@@ -211,14 +213,14 @@ def _table6(r):
     parts = [compare(base, _cells(_select(t, encoder=e))).rename(index=lambda p, e=e: f"{e} {p}")
              for e in ("vgg_sod", "vgg_ss")]
     d = pd.concat(parts)
-    ours, verdict = _effect(d, "task network minus ImageNet VGG16, SPC on photos")
+    ours, verdict, _ = _effect(d, "task network minus ImageNet VGG16, SPC on photos")
     control = _select(t, encoder="vgg_task_random")
     if len(control):  # the same architecture untrained: does the *task* add the information?
         c = _cells(control)
         above = [compare(c, _cells(_select(t, encoder=e))) for e in ("vgg_sod", "vgg_ss")]
         n = sum(direction(x, s) == 1 for a in above for x, s in zip(a.ours, a.spread))
         ours += f"; above the untrained same-width network beyond 2 spreads in {n} of {sum(len(a) for a in above)}"
-    return ours, verdict
+    return ours, verdict, d
 
 
 def _dense_pretrained(r):
@@ -262,7 +264,7 @@ def _random_control(r):
         finding = "ImageNet VGG16 ahead under every init and input"
     else:
         finding = "depends on the init or the input"
-    return f"random minus ImageNet VGG16, SPC (mean over patterns): {describe(d)}", f"new finding: {finding}"
+    return f"random minus ImageNet VGG16, SPC (mean over patterns): {describe(d)}", f"new finding: {finding}", d
 
 
 def _mode_cells(t: pd.DataFrame, weights: str, mode: str, content_free: bool) -> pd.DataFrame:
@@ -292,7 +294,7 @@ def _zeros_main_source(r):
     rest = [m for m in ("reflect", "replicate", "circular", "partial") if m not in behind]
     finding = ("zero padding ahead of every other mode on every pattern" if not rest else
                f"zero padding ahead of {', '.join(behind) or 'no other mode'} on every pattern, not of {', '.join(rest)}")
-    return f"zeros minus other mode, SPC on black/white/noise: {describe(d)}", f"new finding: {finding}"
+    return f"zeros minus other mode, SPC on black/white/noise: {describe(d)}", f"new finding: {finding}", d
 
 
 def _circular_removes(r):
@@ -443,24 +445,62 @@ def scorecard(results_dir: str | Path) -> pd.DataFrame:
     at_convergence = converged_view(pd.read_csv(conv_path)) if conv_path.exists() else None
     rows = []
     for c in CLAIMS:
-        ours, verdict = _assess(c, results)
+        ours, verdict, cells = _assess(c, results)
+        counts = cell_counts(cells)
         if c.key not in CONVERGED_CLAIMS:
             conv_ours, conv_verdict = "", NO_CONVERGED
         elif at_convergence is None:
             conv_ours, conv_verdict = "converged read-outs not run", UNTESTED
         else:
-            conv_ours, conv_verdict = _assess(c, at_convergence)
+            conv_ours, conv_verdict, conv_cells = _assess(c, at_convergence)
+            conv_verdict = _flag_chance(conv_verdict, cell_counts(conv_cells))
             if conv_ours.startswith("results missing"):
                 conv_ours = "not fitted at convergence in this run"
         why = c.why if verdict in (PARTLY, NOT, UNTESTED) else ""
         rows.append({"key": c.key, "section": c.section, "claim": c.claim, "paper": c.paper, "ours": ours,
-                     "rule": c.rule, "verdict": verdict, "ours at convergence": conv_ours,
-                     "verdict at convergence": conv_verdict, "what we know of the difference": why})
+                     "rule": c.rule, "verdict": _flag_chance(verdict, counts),
+                     "n_cells": counts["n_cells"], "n_counting": counts["n_counting"], "n_by_chance": counts["n_by_chance"],
+                     "ours at convergence": conv_ours, "verdict at convergence": conv_verdict,
+                     "what we know of the difference": why})
     return pd.DataFrame(rows)
 
 
-def _assess(claim: Claim, results: dict[str, pd.DataFrame]) -> tuple[str, str]:
+CHANCE = 2 * stats.norm.sf(NOISE_MULTIPLE)  # a null effect's chance to lie beyond the threshold, two-sided (0.0455)
+
+
+def cell_counts(d: pd.DataFrame | None) -> dict[str, float]:
+    """How many cells a verdict tested, how many count (beyond the threshold, either way) and how many
+    would by chance alone (two-sided); ``chance_level``: some cells count, but none survives Holm's
+    control of the family (each cell's z = effect / spread, two-sided, family-wise 5 %)."""
+    if d is None or not len(d):
+        return {"n_cells": float("nan"), "n_counting": float("nan"), "n_by_chance": float("nan"), "chance_level": False}
+    n, k = len(d), int((d.ours.abs() > NOISE_MULTIPLE * d.spread).sum())
+    p = 2 * stats.norm.sf((d.ours / d.spread.where(d.spread > 0)).abs().fillna(float("inf")).to_numpy())
+    return {"n_cells": n, "n_counting": k, "n_by_chance": round(n * CHANCE, 2),
+            "chance_level": k > 0 and not holm(p).any()}
+
+
+def holm(p, alpha: float = 0.05):
+    """Which of the p-values survive Holm's step-down control of the family-wise error at ``alpha``."""
+    import numpy as np
+
+    order = np.argsort(p)
+    keep = np.zeros(len(p), dtype=bool)
+    for rank, i in enumerate(order):
+        if p[i] > alpha / (len(p) - rank):
+            break
+        keep[i] = True
+    return keep
+
+
+def _assess(claim: Claim, results: dict[str, pd.DataFrame]) -> tuple[str, str, pd.DataFrame | None]:
     try:
-        return claim.assess(results)
+        out = claim.assess(results)
     except (KeyError, IndexError, ValueError, ZeroDivisionError) as e:  # a section not run, or run without the cells
-        return f"results missing ({type(e).__name__}: {e})", UNTESTED
+        return f"results missing ({type(e).__name__}: {e})", UNTESTED, None
+    return out if len(out) == 3 else (*out, None)
+
+
+def _flag_chance(verdict: str, counts: dict) -> str:
+    """A "partly" that rests on a chance-level count says so."""
+    return f"{verdict} (chance level)" if verdict == PARTLY and counts["chance_level"] else verdict

@@ -46,3 +46,16 @@ def test_without_converged_results_the_second_verdict_says_so(tmp_path):
     shutil.copy(ROOT / "results" / "table1.csv", tmp_path / "table1.csv")
     card = scorecard(tmp_path).set_index("key")
     assert card.loc["existence", "ours at convergence"] == "converged read-outs not run"
+
+
+def test_holm_and_chance_level_counts():
+    import numpy as np
+
+    from poslib.claims import cell_counts, holm
+
+    assert holm(np.array([0.01, 0.04, 0.03])).tolist() == [True, False, False]
+    d = pd.DataFrame({"ours": [0.021] + [0.0] * 19, "spread": [0.01] * 20, "paper": [float("nan")] * 20})
+    c = cell_counts(d)
+    assert (c["n_cells"], c["n_counting"], c["n_by_chance"]) == (20, 1, 0.91) and c["chance_level"]
+    d.loc[0, "ours"] = 0.06  # six spreads: no chance event, even among 20 cells
+    assert not cell_counts(d)["chance_level"]

@@ -13,7 +13,7 @@ def modes_table(spc: dict[str, float], sd: float = 0.01) -> pd.DataFrame:
 
 def test_zero_padding_ahead_only_of_the_modes_it_beats_beyond_the_spread():
     t = modes_table({"zeros": 0.5, "reflect": 0.0, "replicate": 0.0, "circular": 0.49, "partial": 0.7})
-    ours, verdict = _zeros_main_source({"padding_modes": t})
+    ours, verdict, _ = _zeros_main_source({"padding_modes": t})
     assert verdict == "new finding: zero padding ahead of reflect, replicate on every pattern, not of circular, partial"
     assert "imagenet reflect H +0.500" in ours
 
