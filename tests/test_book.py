@@ -327,9 +327,11 @@ def test_table5_has_both_tasks_with_and_without_padding_beside_the_paper(smoke_b
 def test_scorecard_covers_every_claim_with_a_verdict(smoke_book):
     claims = pd.read_csv(smoke_book / "results" / "smoke" / "claims.csv", keep_default_na=False)
     assert {"existence", "posenet_zero", "stripes", "resnet", "layers", "kernels", "levels", "nopad",
-            "posenet_padding", "content", "table5", "table6", "table6_dense"} <= set(claims.key)
+            "posenet_padding", "content", "table5", "table6", "table6_control", "table6_dense"} <= set(claims.key)
+    assert {"n_cells", "n_counting", "n_by_chance", "verdict at convergence"} <= set(claims.columns)
     assert (claims.set_index("key").loc[["table5", "table6"], "verdict"] != "not tested").all()
-    verdicts = {v.split(":")[0] for v in claims.verdict}  # a question of ours: "new finding: <direction>"
+    # a question of ours: "new finding: <direction>"; a partly resting on chance: "partly (chance level)"
+    verdicts = {v.split(":")[0].removesuffix(" (chance level)") for v in claims.verdict}
     assert verdicts <= {"reproduced", "partly", "not reproduced", "not tested", "assessed by eye", "new finding"}
     assert claims.set_index("key").loc["random_control", "verdict"].startswith("new finding: ")  # from the controls page
     assert (claims.ours != "").all() and (claims.paper != "").all()
