@@ -186,3 +186,15 @@ def test_the_code_digest_ignores_comments_but_not_code(monkeypatch):
     monkeypatch.setattr(inspect, "getsource", lambda obj, _real=inspect.getsource: (
         source.replace("2 / 3", "3 / 4") if obj is dep.protocol else _real(obj)))
     assert dep.code_digest() != before
+
+
+def test_the_tensor_contrast_probe_is_never_counted_against_the_gap():
+    import pandas as pd
+
+    from poslib.departures import explain
+
+    rows = [{"pattern": p, "test_set": t, "delta_mean": 0.07, "delta_sd": 0.01, "n_seeds": 3, "departure": "input",
+             "setting": s, "compared_with": "cpu protocol", "baseline_gap": -0.14, "significant": True,
+             "share_of_gap": 0.5} for s in ("official", "tensor") for p in ("H", "G") for t in ("photos", "black")]
+    text = explain(pd.DataFrame(rows)).splitlines()
+    assert "closes" in text[0] and "closes" not in text[1] and "not counted against the gap" in text[1]
