@@ -298,19 +298,28 @@ def _signs(d: pd.DataFrame) -> list[int]:
 
 
 def _zeros_main_source(r):
+    """Zero padding ahead of a mode only where it is ahead on every pattern for every set of weights
+    run; a mode it beats for one set of weights only is named with those weights."""
     t = r["padding_modes"]
-    parts, verdicts = [], []
-    for weights in t[t.experiment == "encoder"].weights.unique():
+    modes = ("reflect", "replicate", "circular", "partial")
+    weights_run = list(t[t.experiment == "encoder"].weights.unique())
+    parts, ahead = [], {m: [] for m in modes}  # mode -> the weights for which zeros is ahead on every pattern
+    for weights in weights_run:
         ref = _mode_cells(t, weights, "zeros", True)
-        for mode in ("reflect", "replicate", "circular", "partial"):
+        for mode in modes:
             d = compare(_mode_cells(t, weights, mode, True), ref).rename(index=lambda p, m=mode, w=weights: f"{w} {m} {p}")
             parts.append(d)
-            verdicts.append(mode if all(x == 1 for x in _signs(d)) else None)
+            if all(x == 1 for x in _signs(d)):
+                ahead[mode].append(weights)
     d = pd.concat(parts)
-    behind = sorted({v for v in verdicts if v})
-    rest = [m for m in ("reflect", "replicate", "circular", "partial") if m not in behind]
-    finding = ("zero padding ahead of every other mode on every pattern" if not rest else
-               f"zero padding ahead of {', '.join(behind) or 'no other mode'} on every pattern, not of {', '.join(rest)}")
+    every = [m for m in modes if len(ahead[m]) == len(weights_run)]
+    some = [f"{m} ({', '.join(ahead[m])} weights only)" for m in modes if 0 < len(ahead[m]) < len(weights_run)]
+    rest = [m for m in modes if not ahead[m]]
+    if len(every) == len(modes):
+        finding = "zero padding ahead of every other mode on every pattern, for every set of weights"
+    else:
+        finding = f"zero padding ahead of {', '.join(every) or 'no other mode'} on every pattern for every set of weights"
+        finding += (f"; of {', '.join(some)}" if some else "") + (f"; not of {', '.join(rest)}" if rest else "")
     return f"zeros minus other mode, SPC on black/white/noise: {describe(d)}", f"new finding: {finding}", d
 
 

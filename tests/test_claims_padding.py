@@ -14,8 +14,13 @@ def modes_table(spc: dict[str, float], sd: float = 0.01) -> pd.DataFrame:
 def test_zero_padding_ahead_only_of_the_modes_it_beats_beyond_the_spread():
     t = modes_table({"zeros": 0.5, "reflect": 0.0, "replicate": 0.0, "circular": 0.49, "partial": 0.7})
     ours, verdict, _ = _zeros_main_source({"padding_modes": t})
-    assert verdict == "new finding: zero padding ahead of reflect, replicate on every pattern, not of circular, partial"
+    assert verdict == ("new finding: zero padding ahead of reflect, replicate on every pattern for every set of weights; "
+                       "not of circular, partial")
     assert "imagenet reflect H +0.500" in ours
+    rand = modes_table({"zeros": 0.5, "reflect": 0.0, "replicate": 0.0, "circular": 0.0, "partial": 0.7}).assign(weights="random")
+    _, verdict, _ = _zeros_main_source({"padding_modes": pd.concat([t, rand])})
+    assert verdict == ("new finding: zero padding ahead of reflect, replicate on every pattern for every set of weights; "
+                       "of circular (random weights only); not of partial")
 
 
 def test_circular_counts_as_removing_position_only_within_two_spreads_of_zero():
