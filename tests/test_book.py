@@ -382,3 +382,19 @@ def test_summary_text_and_verdicts_flip_when_the_results_flip(smoke_book, tmp_pa
     if cards[0].loc["nopad", "verdict"] in ("reproduced", "partly"):
         assert cards[1].loc["nopad", "verdict"] == "not reproduced"
     assert "rule" in cards[0].columns and (cards[0].rule.fillna("") != "").all()
+
+
+def test_beyond_pages_write_their_results_with_the_promised_columns(smoke_book):
+    from poslib.converged_study import COLUMNS
+
+    r = smoke_book / "results" / "smoke"
+    conv = pd.read_csv(r / "converged.csv")
+    assert list(conv.columns) == COLUMNS and conv.converged.all()
+    assert conv.spc_sgd.notna().any() and (conv.rel_residual <= 1e-4).all()
+    toy = pd.read_csv(r / "kayhan_toy.csv")
+    assert list(toy.columns) == ["padding_mode", "test_set", "accuracy_mean", "accuracy_sd", "n_seeds"]
+    assert set(toy.padding_mode) == {"zeros", "none", "full", "circular", "full_cropped"}
+    flips = pd.read_csv(r / "flips.csv")
+    assert set(flips.flip) == {"none", "vertical", "horizontal"} and {"spc_mean", "spc_sd", "n_seeds"} <= set(flips.columns)
+    claims = pd.read_csv(r / "claims.csv").set_index("key")
+    assert claims.loc["levels", "verdict at convergence"] != "not tested"  # the smoke run fits levels f1, f2
