@@ -154,7 +154,7 @@ def run(settings: Sequence[Setting], *, data: DataSets, profile: Profile, result
 def beside(table: pd.DataFrame, test_set: str = "photos") -> pd.DataFrame:
     """A display table for one test set: per setting (rows) and pattern (columns), SPC at
     convergence, by SGD at the `cpu` budget, and the paper's, three decimals."""
-    t = table[table.test_set == test_set].copy()
+    t = table[table.test_set == test_set].sort_values("group", kind="stable")
     t["setting"] = (t.encoder + " (" + t.weights + ")" + t.taps.map(lambda v: "" if v == "all" else f", {v}")
                     + t.kernel.map(lambda k: "" if k == 3 else f", {k}x{k}")
                     + t.padding.map(lambda p: "" if p == 0 else f", padding {p}"))
@@ -227,6 +227,19 @@ def answers(table: pd.DataFrame) -> dict[str, str]:
             out["levels_all"] = (f"All levels minus the best single level ({', '.join(f'{p}: {arg[p]}' for p in d2.index)}): "
                                  f"{_effects(d2, vgg.spread.loc[d2.index] * 2 ** 0.5)}: ahead for {ahead}, behind "
                                  f"for {behind}, within the noise for {tie}.")
+    nopad = _cells(table, group="Table 4", encoder="vgg16_nopad", test_set="photos")
+    if len(nopad) and len(vgg):
+        d, s = (nopad.conv - vgg.conv).dropna(), (nopad.spread ** 2 + vgg.spread ** 2) ** 0.5
+        _, behind, _ = _tally(d, s.loc[d.index])
+        out["nopad"] = (f"VGG16 without padding minus with, on photos at convergence: {_effects(d, s.loc[d.index])} "
+                        f"(by SGD: {_effects((nopad.sgd - vgg.sgd).dropna(), s.loc[d.index])}); a loss beyond the noise "
+                        f"for {behind} of {len(d)} patterns.")
+    pads = {p: _cells(table, encoder="none", kernel=3, padding=p, test_set="photos") for p in (0, 1, 2)}
+    if all(len(c) for c in pads.values()):
+        d, s = pads[2].conv - pads[0].conv, (pads[2].spread ** 2 + pads[0].spread ** 2) ** 0.5
+        gain, _, _ = _tally(d, s)
+        out["posenet_padding"] = (f"PosENet alone with read-out padding 2 minus none, on photos at convergence: "
+                                  f"{_effects(d, s)}: a gain beyond the noise for {gain} of {len(d)} patterns.")
     rnd = _cells(table, group="Table 1", encoder="vgg16", weights="random", test_set="photos")
     if len(rnd) and len(vgg):
         d, s = rnd.conv - vgg.conv, (rnd.spread ** 2 + vgg.spread ** 2) ** 0.5
