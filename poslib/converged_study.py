@@ -29,7 +29,7 @@ SGD_TABLES = ("table1", "table2", "table3", "table4")  # where the SGD value of 
 KEYS = ["encoder", "weights", "pattern", "kernel", "padding", "taps", "test_set"]
 COLUMNS = ["group", "encoder", "weights", "init", "preprocess", "padding_mode", "taps", "kernel", "padding", "pattern",
            "test_set", "train_inputs", "n_images", "n_encoders", "spc_mean", "spc_sd", "spc_sd_folds", "spc_se_images",
-           "mae_mean", "spc_train", "ridge", "rel_residual", "converged", "spc_sgd", "paper_spc"]
+           "mae_mean", "spc_train", "ridge", "rel_residual", "converged", "spc_sgd", "spc_sgd_sd", "paper_spc"]
 
 
 @dataclass(frozen=True)
@@ -106,10 +106,10 @@ def sgd_values(results_dir: str | Path) -> pd.DataFrame:
         path = Path(results_dir) / f"{name}.csv"
         if path.exists():
             t = pd.read_csv(path)
-            parts.append(t[t.layers == 1][KEYS + ["spc_mean", "paper_spc"]])
+            parts.append(t[t.layers == 1][KEYS + ["spc_mean", "spc_sd", "paper_spc"]])
     if not parts:
-        return pd.DataFrame(columns=KEYS + ["spc_sgd", "paper_spc"])
-    return (pd.concat(parts).drop_duplicates(KEYS).rename(columns={"spc_mean": "spc_sgd"}))
+        return pd.DataFrame(columns=KEYS + ["spc_sgd", "spc_sgd_sd", "paper_spc"])
+    return pd.concat(parts).drop_duplicates(KEYS).rename(columns={"spc_mean": "spc_sgd", "spc_sd": "spc_sgd_sd"})
 
 
 def run(settings: Sequence[Setting], *, data: DataSets, profile: Profile, results_dir: str | Path,
@@ -183,11 +183,16 @@ def _cells(table: pd.DataFrame, **where) -> pd.DataFrame:
         t = t[t[k] == v]
     t = t[t.converged]
     return pd.DataFrame({"conv": t.spc_mean.values, "spread": spread(t).values, "sgd": t.spc_sgd.values,
+                         "sgd_sd": t.spc_sgd_sd.values,
                          "paper": t.paper_spc.values, "train": t.spc_train.values}, index=t.pattern.values)
 
 
 def _effects(d: pd.Series, s: pd.Series) -> str:
     return ", ".join(f"{p} {x:+.3f} ± {e:.3f}" for p, x, e in zip(d.index, d, s))
+
+
+def _values(d: pd.Series) -> str:
+    return ", ".join(f"{p} {x:+.3f}" for p, x in d.dropna().items())
 
 
 def _tally(d: pd.Series, s: pd.Series) -> tuple[int, int, int]:
@@ -203,12 +208,13 @@ def answers(table: pd.DataFrame) -> dict[str, str]:
     if len(vgg):
         gap_sgd, gap_conv = (vgg.sgd - vgg.paper), (vgg.conv - vgg.paper)
         closer = int(((gap_conv.abs() < gap_sgd.abs())).sum())
-        up, down, _ = _tally(vgg.conv - vgg.sgd, vgg.spread)
+        both = (vgg.spread ** 2 + vgg.sgd_sd.fillna(0) ** 2) ** 0.5  # the SGD cell's seed sd as well
+        up, down, _ = _tally(vgg.conv - vgg.sgd, both)
         out["gap"] = (f"On the test photos, VGG16 (ImageNet) sits {gap_sgd.mean():+.3f} from the paper's SPC by SGD "
                       f"and {gap_conv.mean():+.3f} at convergence (mean over {len(vgg)} patterns); the converged "
                       f"read-out is closer to the paper for {closer} of {len(vgg)} patterns, and above the SGD value "
                       f"beyond the noise for {up} (below for {down}). Converged minus SGD: "
-                      f"{_effects(vgg.conv - vgg.sgd, vgg.spread)}.")
+                      f"{_effects(vgg.conv - vgg.sgd, both)}.")
         out["overfit"] = (f"Training minus test SPC of the same VGG16 read-outs: "
                           f"{_effects(vgg.train - vgg.conv, vgg.spread)}.")
     f4 = _cells(table, group="Table 3", taps="f4", test_set="photos")
@@ -220,8 +226,8 @@ def answers(table: pd.DataFrame) -> dict[str, str]:
                          f"patterns, behind for {behind}, within it for {tie}.")
         singles = [_cells(table, group="Table 3", taps=f"f{i}", test_set="photos") for i in range(1, 6)]
         if len(vgg):
-            best = pd.concat([c.conv for c in singles], axis=1).max(axis=1)
-            arg = pd.concat([c.conv for c in singles], axis=1).idxmax(axis=1).map(lambda i: f"f{i + 1}")
+            levels = pd.DataFrame({f"f{i}": c.conv for i, c in enumerate(singles, 1)})
+            best, arg = levels.max(axis=1), levels.idxmax(axis=1)
             d2 = (vgg.conv - best).dropna()
             ahead, behind, tie = _tally(d2, vgg.spread.loc[d2.index] * 2 ** 0.5)
             out["levels_all"] = (f"All levels minus the best single level ({', '.join(f'{p}: {arg[p]}' for p in d2.index)}): "
@@ -232,7 +238,7 @@ def answers(table: pd.DataFrame) -> dict[str, str]:
         d, s = (nopad.conv - vgg.conv).dropna(), (nopad.spread ** 2 + vgg.spread ** 2) ** 0.5
         _, behind, _ = _tally(d, s.loc[d.index])
         out["nopad"] = (f"VGG16 without padding minus with, on photos at convergence: {_effects(d, s.loc[d.index])} "
-                        f"(by SGD: {_effects((nopad.sgd - vgg.sgd).dropna(), s.loc[d.index])}); a loss beyond the noise "
+                        f"(by SGD: {_values(nopad.sgd - vgg.sgd)}); a loss beyond the noise "
                         f"for {behind} of {len(d)} patterns.")
     pads = {p: _cells(table, encoder="none", kernel=3, padding=p, test_set="photos") for p in (0, 1, 2)}
     if all(len(c) for c in pads.values()):
@@ -245,7 +251,7 @@ def answers(table: pd.DataFrame) -> dict[str, str]:
         d, s = rnd.conv - vgg.conv, (rnd.spread ** 2 + vgg.spread ** 2) ** 0.5
         ahead, behind, tie = _tally(d, s)
         out["random"] = (f"Random (torchvision init, one encoder) minus ImageNet VGG16 on photos at convergence: "
-                         f"{_effects(d, s)} (by SGD: {_effects(rnd.sgd - vgg.sgd, s)}): random ahead for {ahead} "
+                         f"{_effects(d, s)} (by SGD: {_values(rnd.sgd - vgg.sgd)}): random ahead for {ahead} "
                          f"patterns, behind for {behind}, within the noise for {tie}.")
     return out
 
