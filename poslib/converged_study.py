@@ -270,6 +270,7 @@ def figure(table: pd.DataFrame):
     ax.plot([lo, 1], [lo, 1], color="grey", lw=0.8, ls="--")
     ax.set_xlabel("SPC, SGD read-out (cpu budget)")
     ax.set_ylabel("SPC, converged read-out")
-    ax.legend(title="test set", fontsize=8)
+    if len(t):  # no cell has an SGD value (the SGD pages not run): an empty plot, no legend
+        ax.legend(title="test set", fontsize=8)
     fig.tight_layout()
     return fig
