@@ -131,6 +131,8 @@ def _posenet_zero(r):
 
 def _mean_cell(c: pd.DataFrame) -> pd.DataFrame:
     """The mean of several cells, its spread (independent errors) and the paper's mean."""
+    if c.empty:
+        raise KeyError("no cells to average")
     return pd.DataFrame({"ours": [c.ours.mean()], "spread": [(c.spread ** 2).sum() ** 0.5 / len(c)],
                          "paper": [c.paper.mean()]}, index=["mean"])
 
