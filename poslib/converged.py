@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -343,11 +343,6 @@ def image_scores(cf: ConvergedFit, data: torch.Tensor, weights: torch.Tensor | N
         spcs.append(torch.stack([metrics.spc(pred[:, p], t) for p, t in enumerate(targets)], 1))
         maes.append(torch.stack([metrics.mae(pred[:, p], t) for p, t in enumerate(targets)], 1))
     return torch.cat(spcs).float(), torch.cat(maes).float()
-
-
-def describe(settings: RidgeSettings) -> dict:
-    """The settings as recorded beside every result."""
-    return asdict(settings)
 
 
 def se_images(values: torch.Tensor) -> float:
