@@ -3,9 +3,11 @@
 The rules are written here, before any number is read, are the same for every profile, and are
 shown in the scorecard beside each verdict. For a claim about an effect (a difference between two
 settings, per pattern or test set):
-- the effect *counts* only where it exceeds twice its spread: the seed sd of both settings and, where
-  the results record it, the standard error over test images (sd / sqrt(n), what a bootstrap of
-  the mean estimates), combined in quadrature (unpaired, so conservative);
+- the effect *counts* only where it exceeds twice its spread: the seed sd and the standard error over
+  test images (sd / sqrt(n), what a bootstrap of the mean estimates) in quadrature. Where both
+  settings were scored on the same test images (a per-image results file), the spread is the
+  paired one: of the per-image differences, seed by seed (``stats.paired``); otherwise the two
+  cells' spreads are combined (unpaired, so conservative);
 - "reproduced": it counts, in the paper's direction and at least half the paper's size, in every
   cell tested; "partly": it counts in the paper's direction in some cell; "not reproduced": in none;
 - "not tested": the results needed are missing (for example, weights not available offline).
@@ -22,9 +24,9 @@ import pandas as pd
 from scipy import stats
 
 from .results import table_profile
+from .stats import NOISE_MULTIPLE, image_scores, paired
 
 REPRODUCED, PARTLY, NOT, UNTESTED = "reproduced", "partly", "not reproduced", "not tested"
-NOISE_MULTIPLE = 2  # an effect counts only beyond this many spreads: the one noise rule of the book's verdicts and sentences
 EFFECT_RULE = (f"effect counts if > {NOISE_MULTIPLE}x its spread (seed sd and test-image SE); reproduced: counts, in the paper's "
                "direction and >= half its size, in every cell; partly: counts in some cell (marked 'chance level' "
                "when no cell survives Holm's control of the family)")
@@ -55,6 +57,52 @@ def _select(t: pd.DataFrame, **where) -> pd.DataFrame:
     return t.loc[mask]
 
 
+class _Shared:
+    """A per-image table riding on a results table's ``attrs`` (never copied with it)."""
+
+    def __init__(self, table: pd.DataFrame):
+        self.table, self._groups = table, {}
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def scores(self, keys: tuple[str, ...], values: tuple) -> pd.Series | None:
+        if keys not in self._groups:
+            norm = self.table[list(keys)].apply(lambda col: col.map(_norm))
+            self._groups[keys] = {k if isinstance(k, tuple) else (k,): idx
+                                  for k, idx in self.table.groupby([norm[c] for c in keys], dropna=False).groups.items()}
+        idx = self._groups[keys].get(tuple(_norm(v) for v in values))
+        return None if idx is None else image_scores(self.table.loc[idx])
+
+
+def _norm(v):
+    """A settings value comparable across tables (1 == 1.0, NaN/None alike)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v.item() if hasattr(v, "item") else v
+
+
+IMAGE_KEYS = ("encoder", "weights", "init", "batchnorm", "padding_mode", "pattern", "layers", "kernel", "padding", "taps",
+              "test_set")
+
+
+def with_per_image(table: pd.DataFrame, per_image: pd.DataFrame) -> pd.DataFrame:
+    """``table`` carrying its per-image scores, so that comparisons of its cells are paired."""
+    table.attrs["per_image"] = _Shared(per_image)
+    return table
+
+
+def _images(part: pd.DataFrame) -> list:
+    """Each row's per-image scores (None where the table has no per-image file)."""
+    shared = part.attrs.get("per_image")
+    if shared is None:
+        return [None] * len(part)
+    keys = tuple(c for c in IMAGE_KEYS if c in part.columns and c in shared.table.columns)
+    return [shared.scores(keys, tuple(getattr(r, c) for c in keys)) for r in part.itertuples(index=False)]
+
+
 def _spread(t: pd.DataFrame) -> pd.Series:
     """Seed sd combined with the standard error over test images, where the table records it."""
     seed = t.spc_sd.fillna(0.0)
@@ -66,7 +114,8 @@ def _cells(t: pd.DataFrame, index=("pattern",), **where) -> pd.DataFrame:
     """Rows matching ``where``, indexed by ``index``: ours, spread, paper."""
     part = _select(t, **where)
     paper = part.paper_spc if "paper_spc" in part else pd.Series(float("nan"), index=part.index)
-    return pd.DataFrame({"ours": part.spc_mean.values, "spread": _spread(part).values, "paper": paper.values},
+    return pd.DataFrame({"ours": part.spc_mean.values, "spread": _spread(part).values, "paper": paper.values,
+                         "images": _images(part)},
                         index=pd.MultiIndex.from_frame(part[list(index)]) if len(index) > 1 else part[index[0]].values)
 
 
@@ -80,8 +129,20 @@ def compare(low: pd.DataFrame, high: pd.DataFrame) -> pd.DataFrame:
     if not len(common):
         raise KeyError("no cells in common")
     low, high = low.loc[common], high.loc[common]
-    return pd.DataFrame({"ours": high.ours - low.ours, "spread": (low.spread ** 2 + high.spread ** 2) ** 0.5,
-                         "paper": high.paper - low.paper})
+    spread = (low.spread ** 2 + high.spread ** 2) ** 0.5
+    if "images" in low and "images" in high:  # paired where both cells have per-image scores
+        spread = pd.Series([_paired_spread(lo, hi, unpaired) for lo, hi, unpaired in
+                            zip(low.images, high.images, spread)], index=common)
+    return pd.DataFrame({"ours": high.ours - low.ours, "spread": spread, "paper": high.paper - low.paper})
+
+
+def _paired_spread(low: pd.Series | None, high: pd.Series | None, unpaired: float) -> float:
+    if low is None or high is None:
+        return unpaired
+    try:
+        return paired(high - low).spread
+    except KeyError:  # no images in common (different test sets)
+        return unpaired
 
 
 def effect_verdict(d: pd.DataFrame) -> str:
@@ -133,8 +194,11 @@ def _mean_cell(c: pd.DataFrame) -> pd.DataFrame:
     """The mean of several cells, its spread (independent errors) and the paper's mean."""
     if c.empty:
         raise KeyError("no cells to average")
+    images = None
+    if "images" in c and all(x is not None for x in c.images):  # per image, the mean over the cells
+        images = pd.concat(list(c.images), axis=1).mean(axis=1, skipna=False)
     return pd.DataFrame({"ours": [c.ours.mean()], "spread": [(c.spread ** 2).sum() ** 0.5 / len(c)],
-                         "paper": [c.paper.mean()]}, index=["mean"])
+                         "paper": [c.paper.mean()], "images": [images]}, index=["mean"])
 
 
 def _stripes(r):
@@ -476,6 +540,10 @@ def scorecard(results_dir: str | Path) -> pd.DataFrame:
         raise ValueError(f"the results in {results_dir} come from different profiles: {listing}; re-run the "
                          "sections with one profile (each profile writes to its own folder)")
     results = {k: pd.read_csv(p) for k, p in paths.items()}
+    for k, t in results.items():
+        per_image = Path(results_dir) / "per_image" / FILES[k]
+        if per_image.exists():
+            with_per_image(t, pd.read_csv(per_image))
     conv_path = Path(results_dir) / "converged.csv"
     at_convergence = converged_view(pd.read_csv(conv_path)) if conv_path.exists() else None
     rows = []

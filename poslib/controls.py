@@ -19,6 +19,7 @@ from torch import nn
 
 from . import dense
 from .encoders import Encoder, build_encoder
+from .stats import seed_sd, without_failed
 
 INIT_SCHEMES: tuple[str, ...] = ("torchvision", "pytorch")  # scale-matched: ``match_scale`` on a torchvision init
 
@@ -151,11 +152,13 @@ def position_share(features: torch.Tensor, channels: Sequence[int] | None = None
 
 def summarize_runs(rows: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Mean and sd over every run (encoder seed x read-out seed) of each setting's SPC, and the sd over
-    encoder seeds of the per-encoder means (0 where one encoder: ImageNet weights)."""
+    encoder seeds of the per-encoder means (NaN where one encoder, e.g. ImageNet weights: no spread).
+    Failed read-outs (``stats.failed_readout``) are left out and counted in ``n_failed``."""
     by = list(by)
-    per_encoder = rows.groupby([*by, "encoder_seed"], dropna=False, sort=False)["spc_mean"].mean().reset_index()
-    g = rows.groupby(by, dropna=False, sort=False)
-    out = g.agg(spc_mean=("spc_mean", "mean"), spc_sd=("spc_mean", "std"), n_runs=("spc_mean", "size"),
-                n_encoders=("encoder_seed", "nunique")).reset_index()
-    enc_sd = per_encoder.groupby(by, dropna=False, sort=False)["spc_mean"].std().fillna(0.0).rename("encoder_sd")
+    kept, _ = without_failed(rows, ["spc_mean"])
+    per_encoder = kept.groupby([*by, "encoder_seed"], dropna=False, sort=False)["spc_mean"].mean().reset_index()
+    out = kept.groupby(by, dropna=False, sort=False).agg(
+        spc_mean=("spc_mean", "mean"), spc_sd=("spc_mean", seed_sd), n_runs=("_kept", "sum"),
+        n_encoders=("encoder_seed", "nunique"), n_failed=("_failed", "sum")).reset_index()
+    enc_sd = per_encoder.groupby(by, dropna=False, sort=False)["spc_mean"].agg(seed_sd).rename("encoder_sd")
     return out.merge(enc_sd.reset_index(), on=by, how="left")

@@ -8,7 +8,6 @@ set, and can be written to a results file with their settings.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import metrics, readout as readout_module, train as train_module
+from . import metrics, readout as readout_module, stats, train as train_module
 from .data import ImageItem, photo_items, synthetic_items
 from .encoders import Encoder, build_encoder, check_encoder
 from .features import FeatureSet, compute_features
@@ -26,6 +25,7 @@ from .patterns import check_pattern, make_pattern
 from .photos import folder_images, photo_pool
 from .profiles import Profile
 from .readout import PosENet
+from .stats import constant_map_loss, failed_readout, seed_sd, without_failed
 from .results import save_table
 from .train import evaluate_readouts, pick_device, train_readouts
 
@@ -102,6 +102,7 @@ class GridResult:
     table: pd.DataFrame  # one row per (pattern, read-out, seed, test set)
     predictions: dict[tuple, torch.Tensor]  # (pattern, layers, kernel, padding, taps, seed, test set) -> (K, H, W)
     losses: dict[tuple, list[float]]  # (pattern, layers, kernel, padding, taps, seed) -> epoch losses
+    per_image: pd.DataFrame  # one row per (cell, seed, test set, image): spc, mae, failed
     reused: bool = False  # loaded from a ``run_grid(store=...)`` folder instead of trained
 
 
@@ -156,11 +157,12 @@ def run_grid(
     if path.exists():
         # our own cache of our own results (a table, tensors and lists), hence a full unpickler
         stored = torch.load(path, weights_only=False)
-        return GridResult(stored["table"], stored["predictions"], stored["losses"], reused=True)
+        return GridResult(stored["table"], stored["predictions"], stored["losses"], stored["per_image"], reused=True)
     result = _train_grid(enc, feats, tests, patterns, readouts, seeds, groups, profile, dev, keep_predictions, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: torch.save({"table": result.table, "predictions": result.predictions,
-                                               "losses": result.losses, "identity": identity}, tmp))
+                                               "losses": result.losses, "per_image": result.per_image,
+                                               "identity": identity}, tmp))
     return result
 
 
@@ -175,7 +177,7 @@ def grid_store(page: str, resume: bool = True) -> Path | None:
 
 def grid_code_digest() -> str:
     """A digest of the code that trains and scores a grid's read-outs (comments and layout aside)."""
-    return source_digest([readout_module, train_module, metrics, _train_grid])
+    return source_digest([readout_module, train_module, metrics, _train_grid, stats.failed_readout, stats.constant_map_loss])
 
 
 def _train_grid(enc: Encoder, feats: FeatureSet, tests: dict[str, FeatureSet], patterns: Sequence[str],
@@ -183,7 +185,7 @@ def _train_grid(enc: Encoder, feats: FeatureSet, tests: dict[str, FeatureSet], p
                 dev: torch.device, keep_predictions: int, progress: bool) -> GridResult:
     targets = {p: make_pattern(p, 224) for p in patterns}
     cells = [(p, spec, seed) for seed in seeds for spec in readouts for p in patterns]
-    rows, predictions, losses = [], {}, {}
+    rows, predictions, losses, per_image = [], {}, {}, []
     for group in groups:
         members = [c for c in cells if c[2] in group]
         models = [PosENet(feats.channels, layers=spec.layers, kernel_size=spec.kernel_size, padding=spec.padding,
@@ -201,14 +203,19 @@ def _train_grid(enc: Encoder, feats: FeatureSet, tests: dict[str, FeatureSet], p
                 predictions[key] = ev.predictions
                 final_loss = losses[key[:-1]][-1]
                 summary = ev.summary()
-                rows.append({"encoder": enc.name, "weights": enc.weights, "preprocess": enc.preprocess.kind,
-                             "pattern": p, "layers": spec.layers, "kernel": spec.kernel_size,
-                             "padding": spec.padding, "taps": spec.taps_label,
-                             "hidden": model.hidden_channels if spec.layers > 1 else None,
-                             "seed": seed, "test_set": test_name, **summary, "final_train_loss": final_loss,
-                             # a read-out whose loss or maps are NaN/inf failed; its scores are NaN, never 0
-                             "diverged": not (math.isfinite(final_loss) and math.isfinite(summary["spc_mean"]))})
-    return GridResult(pd.DataFrame(rows), predictions, losses)
+                constant_loss = constant_map_loss(targets[p])
+                setting = {"encoder": enc.name, "weights": enc.weights, "preprocess": enc.preprocess.kind,
+                           "pattern": p, "layers": spec.layers, "kernel": spec.kernel_size,
+                           "padding": spec.padding, "taps": spec.taps_label,
+                           "hidden": model.hidden_channels if spec.layers > 1 else None,
+                           "seed": seed, "test_set": test_name}
+                # failed: not finite, or training went nowhere (stats.failed_readout)
+                failed = failed_readout(final_loss, losses[key[:-1]][0], summary["spc_mean"], constant_loss)
+                rows.append({**setting, **summary, "final_train_loss": final_loss,
+                             "constant_map_loss": constant_loss, "failed": failed})
+                per_image.append(pd.DataFrame({**setting, "image": range(len(ev.spc)), "spc": ev.spc.numpy(),
+                                               "mae": ev.mae.numpy(), "failed": failed}))
+    return GridResult(pd.DataFrame(rows), predictions, losses, pd.concat(per_image, ignore_index=True))
 
 
 SETTINGS = ["encoder", "weights", "preprocess", "pattern", "layers", "kernel", "padding", "taps", "hidden", "test_set"]
@@ -216,24 +223,36 @@ SETTINGS = ["encoder", "weights", "preprocess", "pattern", "layers", "kernel", "
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Average per-seed results over seeds: ``spc_mean`` is the mean over seeds of the per-image
-    mean, ``spc_sd`` the standard deviation over seeds (0 for a single seed); likewise for MAE.
-    ``spc_se_images``: the standard error of the mean over test images (per-image sd / sqrt(n),
-    what a bootstrap over images estimates), averaged over seeds. A cell with a diverged seed is
-    NaN, and ``n_diverged`` counts such seeds."""
+    mean, ``spc_sd`` the standard deviation over seeds (NaN for a single seed: no spread); likewise
+    for MAE. ``spc_se_images``: the standard error of the mean over test images (per-image sd /
+    sqrt(n), what a bootstrap over images estimates), averaged over seeds. Failed read-outs
+    (``stats.failed_readout``) are left out of the mean and counted in ``n_failed``; ``n_seeds``
+    counts the seeds averaged."""
     keys = [c for c in SETTINGS if c in table.columns]
-    g = table.groupby(keys, dropna=False, sort=False)
-    # skipna=False: one diverged seed (NaN) makes the cell NaN instead of silently dropping out
-    mean = lambda x: x.mean(skipna=False)  # noqa: E731
-    sd = lambda x: x.std(skipna=False) if len(x) > 1 else 0.0  # noqa: E731
-    extra = {"n_diverged": ("diverged", "sum")} if "diverged" in table.columns else {}
-    if "spc_sd" in table.columns:  # per-image sd of each seed's run
-        extra["image_sd"] = ("spc_sd", mean)
-    out = g.agg(spc_mean=("spc_mean", mean), spc_sd=("spc_mean", sd), mae_mean=("mae_mean", mean),
-                mae_sd=("mae_mean", sd), n_images=("n_images", "first"), n_seeds=("seed", "nunique"),
-                **extra).reset_index()
+    kept, _ = without_failed(table, ["spc_mean", "spc_sd", "mae_mean"])
+    g = kept.groupby(keys, dropna=False, sort=False)
+    extra = {"image_sd": ("spc_sd", "mean")} if "spc_sd" in table.columns else {}  # per-image sd of each seed's run
+    out = g.agg(spc_mean=("spc_mean", "mean"), spc_sd=("spc_mean", seed_sd), mae_mean=("mae_mean", "mean"),
+                mae_sd=("mae_mean", seed_sd), n_images=("n_images", "first"), n_seeds=("_kept", "sum"),
+                n_failed=("_failed", "sum"), **extra).reset_index()
     if "image_sd" in out:
         out.insert(out.columns.get_loc("n_images"), "spc_se_images", out.pop("image_sd") / out.n_images ** 0.5)
     return out
+
+
+def per_image_table(grids: Sequence[GridResult], **columns) -> pd.DataFrame:
+    """The per-image scores of several grids in one table (``results/per_image/<table>.csv``), with
+    constant ``columns`` added."""
+    keep = ["encoder", "weights", "pattern", "layers", "kernel", "padding", "taps", "seed", "test_set", "image",
+            "spc", "mae", "failed"]
+    out = pd.concat([g.per_image[keep] for g in grids], ignore_index=True)
+    return out.assign(**columns) if columns else out
+
+
+def save_per_image(table: pd.DataFrame, name: str, out_dir: str | Path, settings: dict | None = None) -> Path:
+    """Write ``results/per_image/<name>.csv`` (scores rounded to 6 decimals: float32 noise aside)."""
+    rounded = table.assign(spc=table.spc.round(6), mae=table.mae.round(6))
+    return save_table(rounded, Path(out_dir) / "per_image" / f"{name}.csv", settings or {})
 
 
 def save_grid(table: pd.DataFrame, path: str | Path, *, profile: Profile, data: DataSets, extra: dict | None = None) -> Path:

@@ -119,7 +119,7 @@ def test_damaged_converted_weights_are_converted_again(tmp_path, monkeypatch, da
     assert all(torch.equal(good[k], again[k]) for k in good)
 
 
-# 4. NaN in, NaN out; a diverged read-out is reported as diverged.
+# 4. NaN in, NaN out; a diverged read-out is reported as failed and kept out of its cell's mean.
 def test_spc_and_mae_are_nan_for_maps_with_nan_or_inf():
     target = make_pattern("H", 16)
     pred = target.clone().expand(3, 16, 16).clone()
@@ -136,7 +136,7 @@ def test_train_config_rejects_non_finite_or_non_positive_settings(bad):
         TrainConfig(**bad)
 
 
-def test_a_diverged_readout_scores_nan_and_marks_its_cell():
+def test_a_diverged_readout_scores_nan_and_is_counted_as_failed():
     x = synthetic_items("noise", 8, seed=1)
     images = load_items(x, 64)
     readout = PosENet(3, out_size=64, grid=64, seed=0)
@@ -144,9 +144,10 @@ def test_a_diverged_readout_scores_nan_and_marks_its_cell():
     ev = evaluate_readout(readout, images, make_pattern("H", 64)).summary()
     assert np.isnan(ev["spc_mean"])
     table = pd.DataFrame([{"encoder": "none", "pattern": "H", "test_set": "noise", "seed": s, "spc_mean": v,
-                           "mae_mean": 0.2, "n_images": 8, "diverged": np.isnan(v)} for s, v in enumerate([0.5, np.nan])])
+                           "mae_mean": 0.2, "n_images": 8, "failed": np.isnan(v)} for s, v in enumerate([0.5, np.nan])])
     row = summarize(table).iloc[0]
-    assert np.isnan(row.spc_mean) and row.n_diverged == 1
+    # the failed seed is left out and counted; the one left has no spread (NaN, never 0)
+    assert row.spc_mean == 0.5 and row.n_failed == 1 and row.n_seeds == 1 and np.isnan(row.spc_sd)
 
 
 # 5. Results of another profile never overwrite the book's; the scorecard refuses a mix.
