@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PROFILE ?= cpu
+CORES ?= $(shell nproc)
+# re-run a page when what decides its results changed, never for a file's time (poslib/pipeline.py)
+SNAKEMAKE := PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --rerun-triggers params input code software-env
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
@@ -20,16 +23,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[book,test]"
 	@touch $@
 
-# Execute each section notebook into the book (PROFILE=smoke|cpu|paper).
-# TQDM_DISABLE: progress bars are live in an interactive session but never written into the pages.
+# Execute the section notebooks into the book (PROFILE=smoke|cpu|paper) through the workflow in
+# Snakefile: only the pages whose notebook, library code, parameters or upstream pages changed run,
+# side by side within CORES (2 per page). TQDM_DISABLE: progress bars stay out of the pages.
 notebooks: install
 	@mkdir -p book/sections results
-	@for nb in $(NOTEBOOKS); do \
-	  echo "== $$nb (profile $(PROFILE))"; \
-	  TQDM_DISABLE=1 $(BIN)/papermill "$$nb" "book/sections/$$(basename $$nb)" -k python3 --cwd notebooks \
-	    -p profile $(PROFILE) || exit 1; \
-	  $(BIN)/python -m poslib.pages "book/sections/$$(basename $$nb)"; \
-	done
+	$(SNAKEMAKE) --cores $(CORES) --config profile=$(PROFILE)
 
 # Rebuild the HTML from the executed notebooks in book/ alone (no re-execution).
 html: install

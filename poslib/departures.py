@@ -21,21 +21,11 @@ import torch
 from . import readout, train as train_module
 from .files import atomic_write_text, identity_digest, source_digest
 from .patterns import check_pattern, make_pattern
+from .profiles import epochs_for_steps, steps_per_epoch  # noqa: F401  (re-exported for the pages)
 from .readout import PosENet
 from .train import TrainConfig, evaluate_readouts, pick_device, train_readouts
 
 OFFICIAL_STEPS = math.ceil(10_553 / 32) * 15  # DUT-S training set, batch 32, 15 epochs: 4,950 steps
-
-
-def steps_per_epoch(n_inputs: int, batch_size: int = 32) -> int:
-    return math.ceil(n_inputs / batch_size)
-
-
-def epochs_for_steps(steps: int, n_inputs: int, batch_size: int = 32) -> int:
-    """The whole number of epochs closest to ``steps`` SGD steps over ``n_inputs`` inputs (at least 1)."""
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps!r}")
-    return max(1, round(steps / steps_per_epoch(n_inputs, batch_size)))
 
 
 def protocol(epochs: int, seed: int, batch_size: int = 32) -> TrainConfig:

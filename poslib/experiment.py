@@ -141,6 +141,7 @@ def run_grid(
                                                                      weights_path=weights_path)
     cached = dict(precision=profile.feature_precision, storage=profile.feature_storage, device=dev, progress=progress)
     feats = compute_features(enc, data.train, **cached)
+    profile = profile.for_inputs(len(feats))  # the profile's read-out budget in SGD steps, whatever the training set
     tests = {name: compute_features(enc, items, **cached)
              for name, items in data.tests.items()}
     # Read-outs trained together share each batch; with share_batch_order all seeds form one group

@@ -2,8 +2,10 @@
 
 - ``smoke``: minutes for the whole book; what the tests and CI run. Numbers are not meaningful.
 - ``cpu``: the default and the book's published numbers, sized for a 2-core CPU (no GPU).
-- ``paper``: the official protocol in full, for a GPU box (fp32 features, full-width stacked
-  read-outs, one whole image per training photo, one noise image).
+- ``paper``: the official protocol in full, for a GPU box: its 4,950 SGD steps per read-out
+  (10,553 DUT-S images / batch 32 x 15 epochs, the lr drop at 2/3 of the run) on whatever training
+  set it is given (550 epochs of the offline pool's 264 photos, 15 of DUT-S), fp32 features,
+  full-width stacked read-outs, one whole image per training photo, one noise image.
 
 How ``cpu`` departs from the paper's protocol, and why:
 - training set: 264 photos of the offline pool (the paper: 10,553 DUT-S images); to give SGD more
@@ -26,7 +28,8 @@ How ``cpu`` departs from the paper's protocol, and why:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -36,10 +39,22 @@ from .precision import check_precision, resolve_precision
 from .train import TrainConfig
 
 
+def steps_per_epoch(n_inputs: int, batch_size: int = 32) -> int:
+    return math.ceil(n_inputs / batch_size)
+
+
+def epochs_for_steps(steps: int, n_inputs: int, batch_size: int = 32) -> int:
+    """The whole number of epochs closest to ``steps`` SGD steps over ``n_inputs`` inputs (at least 1)."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps!r}")
+    return max(1, round(steps / steps_per_epoch(n_inputs, batch_size)))
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
-    epochs: int  # read-out training epochs (the paper: 15, lr x0.1 at epoch 10)
+    epochs: int  # read-out epochs on the profile's own training set (the paper: 15 over DUT-S, lr x0.1 at epoch 10)
+    readout_steps: int  # SGD steps of a Table 1 read-out: the budget; another training set gets the epochs that keep it
     seeds: int  # independent read-out seeds per cell
     demo_images: int  # synthetic training images in the Method section's end-to-end demo
     train_photos: int | None  # training photos used (None: all of the pool's train split)
@@ -58,9 +73,19 @@ class Profile:
     task_precision: str = "auto"  # task networks: bf16 where native (2-3.5x faster), else fp32
 
     def __post_init__(self) -> None:
+        for name in ("epochs", "readout_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
         check_precision(self.feature_precision)
         check_precision(self.task_precision)
         check_storage(self.feature_storage)
+
+    def for_inputs(self, n_inputs: int) -> Profile:
+        """This profile with the epochs that give ``readout_steps`` SGD steps over ``n_inputs`` training
+        inputs (the lr drop keeps its place at 2/3 of the run): on the profile's own training set
+        (the offline pool for smoke and cpu) that is its ``epochs``; on DUT-S, the paper's 15."""
+        return replace(self, epochs=epochs_for_steps(self.readout_steps, n_inputs, self.batch_size))
 
     def train_config(self, seed: int = 0) -> TrainConfig:
         """The official SGD protocol with this profile's epochs; the lr drop keeps its 2/3 position."""
@@ -81,12 +106,13 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", epochs=3, seeds=1, demo_images=16, train_photos=24, train_crops=1, test_photos=8,
+    "smoke": Profile("smoke", epochs=3, readout_steps=3, seeds=1, demo_images=16, train_photos=24, train_crops=1, test_photos=8,
                      noise_images=2, feature_storage="bf16", hidden_channels=16, task_width=4, task_train_images=48,
                      task_test_images=24, task_epochs=1),
-    "cpu": Profile("cpu", epochs=15, seeds=3, demo_images=96, train_photos=None, train_crops=3, test_photos=None,
+    "cpu": Profile("cpu", epochs=15, readout_steps=375, seeds=3, demo_images=96, train_photos=None, train_crops=3, test_photos=None,
                    noise_images=8, feature_storage="bf16", hidden_channels=16),
-    "paper": Profile("paper", epochs=15, seeds=3, demo_images=256, train_photos=None, train_crops=1,
+    # the official run: 10,553 DUT-S images / batch 32 = 330 steps x 15 epochs = 4,950 steps per read-out
+    "paper": Profile("paper", epochs=15, readout_steps=4950, seeds=3, demo_images=256, train_photos=None, train_crops=1,
                      test_photos=None, noise_images=1, feature_storage="fp32", hidden_channels=None,
                      share_batch_order=False, task_width=64, task_train_images=10_000, task_test_images=1000,
                      task_epochs=30, task_precision="fp32"),

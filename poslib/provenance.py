@@ -77,6 +77,12 @@ def _facts(csv_path: Path) -> list[str]:
         facts.append(f"seeds {', '.join(map(str, seeds))}")
     elif isinstance(seeds, int):
         facts.append(f"{seeds} seeds")
+    steps = settings.get("steps")  # a page that sets its own read-out budget states it
+    budget = (settings.get("profile") or {}).get("readout_steps") if isinstance(settings.get("profile"), Mapping) else None
+    if isinstance(steps, int):
+        facts.append(f"{steps} SGD steps per read-out")
+    elif isinstance(budget, int):
+        facts.append(f"{budget} SGD steps per read-out (the profile's budget)")
     data = settings.get("data")
     if isinstance(data, Mapping):
         if isinstance(data.get("train_photos"), int):

@@ -51,6 +51,11 @@ def execute(notebook: Path, out: Path, **parameters) -> None:
             os.environ["TQDM_DISABLE"] = saved
 
 
+def snakemake(*args: str) -> list[str]:
+    """The workflow's command line as the Makefile gives it."""
+    return [str(BIN / "snakemake"), "--rerun-triggers", "params", "input", "code", "software-env", *args]
+
+
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory) -> Path:
     """A copy of the book with every section executed under the smoke profile, built strictly."""
@@ -60,14 +65,28 @@ def smoke_book(tmp_path_factory) -> Path:
         shutil.copy(ROOT / name, book / name)
     shutil.copytree(ROOT / "book", book / "book", symlinks=True)  # book/_extra links to ../../results, ../../notebooks
     shutil.copytree(ROOT / "notebooks", book / "notebooks")
-    for nb in NOTEBOOKS:
-        # pages that keep finished grids or runs train afresh here, so the test exercises training
-        fresh = {"resume": False} if "resume" in pm.inspect_notebook(str(nb)) else {}
-        execute(nb, book / "book" / "sections" / nb.name, profile="smoke", results_dir=str(book / "results"), **fresh)
+    # the smoke book runs through the workflow, as `make book` runs the book; pages that keep
+    # finished grids or runs train afresh here (resume=False), so the test exercises training
+    run = subprocess.run(snakemake("--cores", "2", "--config", "profile=smoke", f"results={book / 'results'}",
+                                   f"sections={book / 'book' / 'sections'}", f"markers={book / '.pipeline'}",
+                                   "resume=False"), cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
     build = subprocess.run([str(BIN / "jupyter-book"), "build", str(book), "-W", "-n", "--keep-going"],
                            capture_output=True, text=True)
     assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
     return book
+
+
+def test_the_workflow_lists_every_page_and_reruns_nothing_once_done(smoke_book):
+    args = ("-n", "--config", "profile=smoke", f"results={smoke_book / 'results'}",
+            f"sections={smoke_book / 'book' / 'sections'}", f"markers={smoke_book / '.pipeline'}", "resume=False")
+    done = subprocess.run(snakemake(*args), cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and "Nothing to be done" in done.stdout + done.stderr
+    fresh = subprocess.run(snakemake(*args[:-2], f"markers={smoke_book / 'no-runs-yet'}", "resume=False"), cwd=ROOT,
+                           capture_output=True, text=True)
+    listed = set(re.findall(r"page_(\w+)", fresh.stdout + fresh.stderr))
+    assert listed == {nb.stem for nb in NOTEBOOKS}, fresh.stdout[-2000:]
 
 
 def test_every_section_in_the_toc_is_a_notebook_we_execute(smoke_book):

@@ -30,6 +30,17 @@ def test_note_links_results_files_under_the_book_results_folder(tmp_path):
     assert f"`{commit()}`" in text
 
 
+def test_note_states_the_readout_budget_of_the_profile_or_of_the_page(tmp_path):
+    from poslib.profiles import get_profile
+
+    results = tmp_path / "results"
+    profile_budget = save_table(pd.DataFrame({"spc": [0.5]}), results / "a.csv", {"profile": get_profile("paper").as_dict()})
+    own_budget = save_table(pd.DataFrame({"spc": [0.5]}), results / "b.csv", {"profile": get_profile("cpu").as_dict(), "steps": 378})
+    page = Page("03_existence.ipynb", {}, profile="paper", results_dir=results)
+    assert "4950 SGD steps per read-out (the profile's budget)" in page.note(profile_budget).data
+    assert "378 SGD steps per read-out;" in page.note(own_budget).data
+
+
 def test_note_names_a_file_outside_the_results_folder_without_a_link(tmp_path):
     page = Page("09_departures.ipynb", {}, profile="cpu", results_dir=tmp_path / "results")
     text = page.note(tmp_path / "elsewhere.csv").data
