@@ -21,7 +21,7 @@ from .claims import direction
 from .encoders import build_encoder
 from .experiment import DataSets
 from .features import FeatureSet, compute_features
-from .files import atomic_write, identity_digest, source_digest
+from .files import identity_digest, load_checked, save_checked, source_digest
 from .profiles import Profile
 
 PATTERNS = ("H", "V", "G", "HS", "VS")
@@ -131,14 +131,15 @@ def run(settings: Sequence[Setting], *, data: DataSets, profile: Profile, result
                         "code": code_digest(), "torch": torch.__version__, "device": device.type}
             path = None if store is None else Path(store) / f"fit-{identity_digest(identity)}.pt"
             start = time.perf_counter()
-            if path is not None and path.exists():
-                table = torch.load(path, weights_only=False)["table"]
+            stored = load_checked(path, what="stored fit") if path is not None and path.exists() else None
+            if stored is not None:
+                table = stored["table"]
                 reused = True
             else:
                 table = _fit_rows(s, feats, tests, data, patterns, ridge, device, progress)
                 reused = False
                 if path is not None:
-                    atomic_write(path, lambda tmp, t=table, i=identity: torch.save({"table": t, "identity": i}, tmp))
+                    save_checked(path, {"table": table, "identity": identity})
             record[f"{s.group}: {encoder} ({weights}) {s.taps_label} k{s.kernel} p{s.padding}"] = {
                 "seconds": round(time.perf_counter() - start, 1), "reused": reused}
             rows.append(table.assign(group=s.group, encoder=encoder, weights=weights,

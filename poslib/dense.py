@@ -27,7 +27,7 @@ from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from .encoders import VGG16_BN_TAPS, Encoder
-from .files import atomic_write
+from .files import load_checked, save_checked
 from .precision import PRECISIONS, check_precision, resolve_precision
 from .metrics import confusion_matrix, mae, max_fmeasure, mean_iou
 from .progress import progress_bar
@@ -189,8 +189,9 @@ def train_task(net: TaskNet, images: torch.Tensor, labels: torch.Tensor, task: s
     opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     run = TaskRun(net, checkpoint=Path(checkpoint) if checkpoint else None)
     start = 0
-    if run.checkpoint and run.checkpoint.exists():
-        state = torch.load(run.checkpoint, map_location=device, weights_only=False)
+    state = load_checked(run.checkpoint, what="task checkpoint", map_location=device) \
+        if run.checkpoint and run.checkpoint.exists() else None
+    if state is not None:
         if state["config"] != asdict(config):
             raise ValueError(f"checkpoint {run.checkpoint} was made with other settings; delete it to retrain")
         net.load_state_dict(state["model"])
@@ -224,7 +225,7 @@ def train_task(net: TaskNet, images: torch.Tensor, labels: torch.Tensor, task: s
             state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
                      "epoch_loss": run.epoch_loss, "seconds": run.seconds, "config": asdict(config),
                      "net": net.describe()}
-            atomic_write(run.checkpoint, lambda tmp: torch.save(state, tmp))
+            save_checked(run.checkpoint, state)
     bar.close()
     net.eval()
     return run

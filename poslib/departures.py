@@ -9,8 +9,11 @@ that seed's batches (one read of the features per step for all of them).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
+import warnings
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -89,8 +92,24 @@ class RunStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.with_suffix(".json").exists():
             atomic_write_text(self.path.with_suffix(".json"), json.dumps(identity, indent=1, sort_keys=True, default=str))
-        self.rows = pd.read_csv(self.path) if reuse and self.path.exists() else pd.DataFrame({"run": pd.Series(dtype=str)})
+        self.rows = self._load() if reuse and self.path.exists() else None
+        if self.rows is None:
+            self.rows = pd.DataFrame({"run": pd.Series(dtype=str)})
         self.reused: list[str] = []
+
+    def _load(self) -> pd.DataFrame | None:
+        """The stored rows, or None (with a warning naming the file) when they are damaged: their
+        checksum fails, or (stored before checksums were kept) they do not parse."""
+        text = self.path.read_bytes()
+        check = self.path.with_suffix(".sha256")
+        if check.exists() and check.read_text().strip() != hashlib.sha256(text).hexdigest():
+            warnings.warn(f"stored runs {self.path} are damaged (checksum mismatch); recomputing them", stacklevel=3)
+            return None
+        try:
+            return pd.read_csv(io.BytesIO(text))
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
+            warnings.warn(f"stored runs {self.path} are damaged ({type(e).__name__}); recomputing them", stacklevel=3)
+            return None
 
     def get_or_run(self, name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """The stored rows of run ``name``, or ``compute()``'s, stored before they are returned."""
@@ -102,7 +121,9 @@ class RunStore:
         rows = compute().assign(run_seconds=lambda r: time.perf_counter() - started)
         new = rows.assign(run=name)
         self.rows = new if self.rows.empty else pd.concat([self.rows, new], ignore_index=True)
-        atomic_write_text(self.path, self.rows.to_csv(index=False))
+        text = self.rows.to_csv(index=False)
+        atomic_write_text(self.path, text)
+        atomic_write_text(self.path.with_suffix(".sha256"), hashlib.sha256(text.encode()).hexdigest())
         return rows
 
 

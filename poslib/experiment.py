@@ -20,7 +20,7 @@ from .data import ImageItem, photo_items, synthetic_items
 from .encoders import Encoder, build_encoder, check_encoder
 from .features import FeatureSet, compute_features
 from .fetch import cache_root
-from .files import atomic_write, identity_digest, source_digest
+from .files import identity_digest, load_checked, save_checked, source_digest
 from .patterns import check_pattern, make_pattern
 from .photos import folder_images, photo_pool
 from .profiles import Profile
@@ -155,15 +155,13 @@ def run_grid(
                 "hidden_channels": profile.hidden_channels, "keep_predictions": keep_predictions,
                 "code": grid_code_digest(), "torch": torch.__version__, "device": dev.type}
     path = Path(store) / f"grid-{identity_digest(identity)}.pt"
-    if path.exists():
-        # our own cache of our own results (a table, tensors and lists), hence a full unpickler
-        stored = torch.load(path, weights_only=False)
+    stored = load_checked(path, what="stored grid") if path.exists() else None
+    if stored is not None:
         return GridResult(stored["table"], stored["predictions"], stored["losses"], stored["per_image"], reused=True)
     result = _train_grid(enc, feats, tests, patterns, readouts, seeds, groups, profile, dev, keep_predictions, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: torch.save({"table": result.table, "predictions": result.predictions,
-                                               "losses": result.losses, "per_image": result.per_image,
-                                               "identity": identity}, tmp))
+    save_checked(path, {"table": result.table, "predictions": result.predictions, "losses": result.losses,
+                        "per_image": result.per_image, "identity": identity})
     return result
 
 

@@ -53,3 +53,44 @@ def source_digest(parts: Iterable[object], length: int = 16) -> str:
     syntax trees), so stored results are reused until the code that computed them changes."""
     trees = [ast.dump(ast.parse(textwrap.dedent(inspect.getsource(p)))) for p in parts]
     return hashlib.sha256("".join(trees).encode()).hexdigest()[:length]
+
+
+CHECKED_MAGIC = b"poslib-sha256:"  # first line of a checked store entry: its payload's sha256
+
+
+def save_checked(path: str | Path, obj: object) -> Path:
+    """``torch.save(obj)`` with a checksum line before it, written whole or not at all: a reader
+    never sees a half-written entry, and ``load_checked`` notices a truncated or altered one."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    data = buf.getvalue()
+    return atomic_write_bytes(path, CHECKED_MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
+
+
+def load_checked(path: str | Path, *, what: str = "stored entry", map_location=None) -> object | None:
+    """The object a ``save_checked`` wrote at ``path``, or None, with a one-line warning naming the
+    file, when it is damaged (its checksum fails, or it does not unpickle): the caller recomputes.
+    An entry written before checksums were recorded is served if it loads."""
+    import io
+    import warnings
+
+    import torch
+
+    path = Path(path)
+    raw = path.read_bytes()
+    data = raw
+    if raw.startswith(CHECKED_MAGIC):
+        head, _, data = raw.partition(b"\n")
+        if hashlib.sha256(data).hexdigest().encode() != head[len(CHECKED_MAGIC):]:
+            warnings.warn(f"{what} {path} is damaged (its checksum does not match); recomputing it", stacklevel=2)
+            return None
+    try:
+        # our own store of our own results (tables, tensors, lists), hence a full unpickler
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+    except Exception as e:  # truncated or overwritten: torch's "central directory" / "truncated" errors
+        warnings.warn(f"{what} {path} is damaged ({type(e).__name__}: {str(e)[:80]}); recomputing it", stacklevel=2)
+        return None

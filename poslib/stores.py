@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from .converged_study import code_digest as fits_digest
 from .departures import code_digest as runs_digest
 from .experiment import grid_code_digest
 from .fetch import cache_root
+from .files import load_checked
 
 
 @dataclass
@@ -33,8 +35,13 @@ class StoreEntry:
 
 
 def _identity(path: Path) -> dict:
-    if path.suffix == ".pt":  # a grid: the identity is stored inside, beside the tensors it decides
-        return torch.load(path, mmap=True, weights_only=False, map_location="cpu")["identity"]
+    if path.suffix == ".pt":  # a grid or fit: the identity is stored inside, beside the tensors it decides
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a damaged entry is reported as such below
+            stored = load_checked(path, map_location="cpu")
+        if stored is None:
+            raise ValueError("damaged")
+        return stored["identity"]
     return json.loads(path.with_suffix(".json").read_text())
 
 
@@ -51,11 +58,11 @@ def store_entries(root: str | Path | None = None) -> list[StoreEntry]:
     digests = {"grid-": grid_code_digest(), "runs-": runs_digest(), "fit-": fits_digest()}
     entries = []
     for path in sorted(p for p in root.glob("*/*") if p.suffix in (".pt", ".csv") and p.stem.startswith(tuple(digests))):
-        files = [path] + ([path.with_suffix(".json")] if path.suffix == ".csv" else [])
+        files = [path] + ([path.with_suffix(".json"), path.with_suffix(".sha256")] if path.suffix == ".csv" else [])
         try:
             why = _mismatch(_identity(path), digests[path.stem.split("-")[0] + "-"])
         except (OSError, KeyError, RuntimeError, ValueError) as e:  # unreadable: nothing can load it either
-            why = f"unreadable ({type(e).__name__})"
+            why = "damaged" if str(e) == "damaged" else f"unreadable ({type(e).__name__})"
         entries.append(StoreEntry(path.parent.name, files, sum(f.stat().st_size for f in files if f.exists()),
                                   bool(why), why))
     return entries
