@@ -15,6 +15,7 @@ settings, per pattern or test set):
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -530,9 +531,9 @@ FILES = {"table1": "table1.csv", "table2": "table2.csv", "table3": "table3.csv",
          "padding_tasks": "padding_tasks.csv", "kayhan_toy": "kayhan_toy.csv"}
 
 
-def scorecard(results_dir: str | Path) -> pd.DataFrame:
-    """One row per claim: section, claim, the paper's evidence, ours, the rule, verdict, and what we know
-    of a difference."""
+def load_results(results_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """The section tables the claims read, each carrying its per-image scores where a per-image file
+    exists (so that comparisons are paired); all from one profile."""
     paths = {k: Path(results_dir) / f for k, f in FILES.items() if (Path(results_dir) / f).exists()}
     profiles = {k: table_profile(p) for k, p in paths.items()}
     if len(set(profiles.values())) > 1:
@@ -544,6 +545,28 @@ def scorecard(results_dir: str | Path) -> pd.DataFrame:
         per_image = Path(results_dir) / "per_image" / FILES[k]
         if per_image.exists():
             with_per_image(t, pd.read_csv(per_image))
+    return results
+
+
+def claim_effects(results_dir: str | Path) -> pd.DataFrame:
+    """Every effect a verdict weighed, one row per claim and cell: ours, its spread (paired where
+    per-image scores exist), the paper's, and whether it counts by the noise rule."""
+    results = load_results(results_dir)
+    rows = []
+    for c in CLAIMS:
+        _, _, cells = _assess(c, results)
+        if cells is None:
+            continue
+        for i, r in cells.iterrows():
+            rows.append({"key": c.key, "section": c.section, "claim": c.claim, "cell": _label(i), "ours": r.ours,
+                         "spread": r.spread, "paper": r.paper, "counts": abs(r.ours) > NOISE_MULTIPLE * r.spread})
+    return pd.DataFrame(rows, columns=["key", "section", "claim", "cell", "ours", "spread", "paper", "counts"])
+
+
+def scorecard(results_dir: str | Path) -> pd.DataFrame:
+    """One row per claim: section, claim, the paper's evidence, ours, the rule, verdict, and what we know
+    of a difference."""
+    results = load_results(results_dir)
     conv_path = Path(results_dir) / "converged.csv"
     at_convergence = converged_view(pd.read_csv(conv_path)) if conv_path.exists() else None
     rows = []
@@ -607,3 +630,34 @@ def _assess(claim: Claim, results: dict[str, pd.DataFrame]) -> tuple[str, str, p
 def _flag_chance(verdict: str, counts: dict) -> str:
     """A "partly" that rests on a chance-level count says so."""
     return f"{verdict} (chance level)" if verdict == PARTLY and counts["chance_level"] else verdict
+
+
+VERDICT_COLOURS = {REPRODUCED: "#1e7b34", PARTLY: "#a66a00", NOT: "#b02a37", UNTESTED: "#6c757d"}
+
+
+def _badge(verdict: str) -> str:
+    base = verdict.split(" (")[0]
+    colour = VERDICT_COLOURS.get(base, "#0b5394" if verdict.startswith("new finding") else "#6c757d")
+    short = "new finding" if verdict.startswith("new finding") else verdict
+    return (f'<span style="background:{colour};color:white;border-radius:3px;padding:1px 6px;'
+            f'white-space:nowrap;font-size:90%">{html.escape(short)}</span>')
+
+
+def scorecard_html(card: pd.DataFrame) -> str:
+    """The scorecard at a glance: one line per claim (section, claim, verdict and verdict at
+    convergence as badges, cells counting), its evidence and rule folded beneath it."""
+    head = ("<tr><th>§</th><th>claim</th><th>verdict</th><th>at convergence</th><th>cells counting</th></tr>")
+    rows = []
+    for d in card.to_dict("records"):
+        conv = d["verdict at convergence"]
+        counting = "" if d["n_cells"] != d["n_cells"] else \
+            f'{int(d["n_counting"])} of {int(d["n_cells"])} (chance: {d["n_by_chance"]:.1f})'
+        detail = "".join(f"<p><b>{name}.</b> {html.escape(str(d[col]))}</p>" for name, col in
+                         (("The paper", "paper"), ("Ours", "ours"), ("Rule", "rule"),
+                          ("Ours at convergence", "ours at convergence"),
+                          ("What we know of the difference", "what we know of the difference")) if str(d[col]).strip())
+        rows.append(f"<tr><td>{html.escape(str(d['section']))}</td><td>{html.escape(d['claim'])}"
+                    f"<details><summary>evidence and rule</summary>{detail}</details></td>"
+                    f"<td>{_badge(d['verdict'])}</td><td>{'' if conv == NO_CONVERGED else _badge(conv)}</td>"
+                    f"<td>{counting}</td></tr>")
+    return f'<table class="scorecard">{head}{"".join(rows)}</table>'

@@ -154,3 +154,32 @@ def position_figure(mean_mask, centres: Sequence[tuple[float, float]], *, title:
     axes[1].set_title("object centres (x, y)", fontsize=9)
     fig.colorbar(h[3], ax=axes[1], fraction=0.046)
     return _without_ticks(fig, axes, title)
+
+
+def forest(effects, *, title: str | None = None) -> plt.Figure:
+    """Each claim's effects, one row per cell: ours as a dot with its interval (the noise rule's
+    threshold, ``NOISE_MULTIPLE`` spreads either side; filled where it counts), the paper's as a
+    cross where it gives one. ``effects``: ``claims.claim_effects``' table."""
+    from .stats import NOISE_MULTIPLE
+
+    rows = effects.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7.0, 0.9 + 0.24 * len(rows)))
+    y = list(range(len(rows)))[::-1]
+    for yi, r in zip(y, rows.itertuples()):
+        ax.errorbar(r.ours, yi, xerr=NOISE_MULTIPLE * r.spread if r.spread == r.spread else 0, fmt="o", ms=4,
+                    color="tab:blue", mfc="tab:blue" if r.counts else "white", capsize=2, lw=1)
+        if r.paper == r.paper:
+            ax.plot(r.paper, yi, "x", color="tab:red", ms=6)
+    ax.axvline(0, color="0.5", lw=0.8)
+    labels = [f"{r.key}: {r.cell}" for r in rows.itertuples()]
+    ax.set_yticks(y, labels, fontsize=7)
+    for i in range(1, len(rows)):  # a line between claims
+        if rows.key[i] != rows.key[i - 1]:
+            ax.axhline(y[i] + 0.5, color="0.85", lw=0.6)
+    ax.set_xlabel("effect (SPC; table5: the task score). Ours: dot, ±2 spreads, filled where it counts; paper: x",
+                  fontsize=8)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

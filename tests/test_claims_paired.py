@@ -33,3 +33,22 @@ def test_compare_uses_the_paired_spread_when_per_image_scores_exist():
     assert abs(unpaired.ours.iloc[0]) < 2 * unpaired.spread.iloc[0]
     direct = paired_difference(per_image, {"encoder": "a"}, {"encoder": "b"})
     assert paired.spread.iloc[0] == direct.spread
+
+
+def test_the_scorecard_at_a_glance_has_one_line_per_claim_with_badges_and_folded_evidence():
+    from poslib.claims import NO_CONVERGED, scorecard_html
+
+    card = pd.DataFrame([
+        {"key": "a", "section": "3.3", "claim": "VGG16 encodes position", "paper": ".742", "ours": "+0.57 ± 0.03",
+         "rule": "counts if > 2x", "verdict": "partly (chance level)", "n_cells": 12, "n_counting": 1,
+         "n_by_chance": 0.55, "ours at convergence": "+0.6", "verdict at convergence": "reproduced",
+         "what we know of the difference": "budget"},
+        {"key": "b", "section": "4.1", "claim": "Padding <adds> position", "paper": "Fig. 7", "ours": "by eye",
+         "rule": "by eye", "verdict": "assessed by eye", "n_cells": float("nan"), "n_counting": float("nan"),
+         "n_by_chance": float("nan"), "ours at convergence": "", "verdict at convergence": NO_CONVERGED,
+         "what we know of the difference": ""}])
+    page = scorecard_html(card)
+    assert page.count("<details>") == 2 and page.count("<tr>") == 3
+    assert "partly (chance level)" in page and "1 of 12 (chance: 0.6)" in page
+    assert "Padding &lt;adds&gt; position" in page  # escaped, never raw HTML from a claim's text
+    assert NO_CONVERGED not in page  # claims without a converged version show no badge there
