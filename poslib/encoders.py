@@ -10,6 +10,7 @@ list of feature maps. Taps come from torchvision's ``create_feature_extractor``.
 | vgg16_bn      | the same taps of VGG16 with BatchNorm (CRAFT's backbone: f5 is relu5_2)       |
 | vgg16_nopad   | the same layers with every conv's zero padding removed (Sec. 4)              |
 | mobilenet_v2  | features.1 16@112, .3 24@56, .6 32@28, .13 96@14, .18 1280@7 (last at each size) |
+| efficientnet_lite0 | blocks.0 16@112, .2 24@56, .4 40@28, .10 112@14, head 1280@7 (last at each size; TF "SAME" padding) |
 | resnet152     | layer1 256@56, layer2 512@28, layer3 1024@14, layer4 2048@7 (as the official code; no stem) |
 | none          | the image itself: PosENet alone                                               |
 """
@@ -24,9 +25,10 @@ from torch import nn
 from torchvision import models
 from torchvision.models.feature_extraction import create_feature_extractor
 
+from .efficientnet_lite import EfficientNetLite0, Lite0Features, SamePadConv2d
 from .padding import PartialConv2d, check_padding_mode, set_padding
-from .weights import (CRAFT_MLT25K, HED_BSDS500, MOBILENET_V2_TORCHVISION, VGG16_CAFFE, Preprocess, official_kind,
-                      torchvision_state_dict)
+from .weights import (CRAFT_MLT25K, EFFICIENTNET_LITE0, HED_BSDS500, MOBILENET_V2_TORCHVISION, VGG16_CAFFE, Preprocess,
+                      official_kind, torchvision_state_dict)
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ ARCHS: dict[str, Arch] = {
     "vgg16_nopad": Arch(VGG16_TAPS, (64, 128, 256, 512, 512), ("imagenet", "torchvision")),
     "mobilenet_v2": Arch({"1": "features.1", "3": "features.3", "6": "features.6", "13": "features.13",
                           "18": "features.18"}, (16, 24, 32, 96, 1280), ("imagenet", "torchvision")),
+    "efficientnet_lite0": Arch({"blocks.0": "blocks.0", "blocks.2": "blocks.2", "blocks.4": "blocks.4",
+                                "blocks.10": "blocks.10", "head": "head"}, (16, 24, 40, 112, 1280), ("imagenet",)),
     "resnet152": Arch({f"layer{i}": f"layer{i}" for i in range(1, 5)}, (256, 512, 1024, 2048), ("imagenet", "torchvision")),
     "none": Arch({}, (3,), ("none",)),
 }
@@ -147,6 +151,19 @@ def _mobilenet_v2(weights: str, seed: int, weights_path: str | Path | None) -> t
                               MOBILENET_V2_TORCHVISION, weights, seed, weights_path)
 
 
+def _efficientnet_lite0(weights: str, seed: int, weights_path: str | Path | None) -> tuple[nn.Module, dict]:
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = EfficientNetLite0()  # PyTorch's default init: the random control
+    if weights == "random":
+        return Lite0Features(net), {"source": "random init", "seed": seed}
+    if weights_path is not None:
+        net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True), strict=True)
+        return Lite0Features(net), {"source": "local file", "file": str(weights_path)}
+    net.load_state_dict(EFFICIENTNET_LITE0.state_dict(), strict=True)
+    return Lite0Features(net), EFFICIENTNET_LITE0.provenance()
+
+
 def _resnet152(weights: str, seed: int, weights_path: str | Path | None) -> tuple[nn.Module, dict]:
     # No registry package bundles an ImageNet ResNet: torchvision's file only, never a substitute.
     return _torchvision_model(models.resnet152, models.ResNet152_Weights.IMAGENET1K_V1, None, weights, seed,
@@ -185,6 +202,9 @@ def build_encoder(name: str, weights: str = "imagenet", *, preprocess: str = "we
     taps = dict(arch.taps)
     if name in ("vgg16", "vgg16_nopad"):
         module, prov, kind = _vgg16_features(weights, seed, weights_path, pad=name == "vgg16")
+    elif name == "efficientnet_lite0":
+        module, prov = _efficientnet_lite0(weights, seed, weights_path)
+        kind = EFFICIENTNET_LITE0.preprocess
     elif name == "vgg16_bn":
         module, prov = _vgg16_bn_features(weights, seed, weights_path)
         taps = CRAFT_TAPS if weights == "craft" else taps
@@ -202,7 +222,8 @@ def build_encoder(name: str, weights: str = "imagenet", *, preprocess: str = "we
     elif preprocess != "weights":
         kind = preprocess
     body = create_feature_extractor(module.eval(), return_nodes=taps,
-                                    tracer_kwargs={"leaf_modules": [PartialConv2d]})  # its border ratio needs real shapes
+                                    # their padding needs real shapes
+                                    tracer_kwargs={"leaf_modules": [PartialConv2d, SamePadConv2d]})
     return Encoder(name, weights, body, Preprocess(kind), list(taps.values()), list(arch.channels), prov)
 
 

