@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from .data import crop_fraction, random_crop
+from .data import ImageItem, crop_fraction, random_crop
 from .files import atomic_write, atomic_write_text
 from .fetch import cache_root
 from .photos import photo_pool
@@ -184,3 +184,46 @@ def position_summary(comp: Composites) -> dict:
             "central_share": float(mask[:, c, c].sum() / max(area, 1)),
             "central_area": float(((s - 2 * (s // 3)) / s) ** 2),
             "by_placement": comp.objects.placement.value_counts().to_dict()}
+
+
+def as_items(comp: Composites, n: int | None = None) -> list[ImageItem]:
+    """The first ``n`` composites (all by default) as image items, so that encoders' features of them
+    go through the feature cache like any photo's: each is written once as a lossless PNG beside
+    the set's cache file and keyed by the set's identity and its index."""
+    folder = cache_root() / "composites" / f"{comp.key}-png"
+    items = []
+    for i in range(len(comp) if n is None else min(n, len(comp))):
+        path = folder / f"{i:05d}.png"
+        if not path.exists():
+            image = Image.fromarray(comp.images[i])
+            atomic_write(path, lambda tmp, im=image: im.save(tmp, format="PNG"))
+        items.append(ImageItem(key=f"composite:{comp.key}:{i}", path=str(path)))
+    return items
+
+
+def region_losses(loss: torch.Tensor, labels: torch.Tensor, *, band: int = 22) -> pd.DataFrame:
+    """Per composite, the mean of a per-pixel loss (N, S, S) inside its objects and on its
+    background, and within ``band`` pixels of the image border and farther in."""
+    masks = labels > 0
+    edge = torch.zeros(loss.shape[-2:], dtype=torch.bool)
+    edge[:band], edge[-band:], edge[:, :band], edge[:, -band:] = True, True, True, True
+
+    def mean_where(m: torch.Tensor) -> torch.Tensor:
+        m = m.expand_as(loss).float()
+        return (loss * m).sum((1, 2)) / m.sum((1, 2)).clamp_min(1)
+
+    return pd.DataFrame({"image": range(len(loss)), "objects": mean_where(masks).numpy(),
+                         "background": mean_where(~masks).numpy(), "border": mean_where(edge).numpy(),
+                         "interior": mean_where(~edge).numpy(), "object_share": masks.float().mean((1, 2)).numpy()})
+
+
+def region_sentence(regions: pd.DataFrame, compare: str = "objects - background") -> str:
+    """Per encoder, the loss in the two regions and their paired difference over composites, with
+    whether it lies beyond the noise rule (``regions``: the case study's region table)."""
+    parts = []
+    for r in regions[regions["comparison"] == compare].itertuples():
+        a, b = compare.split(" - ")
+        beyond = "beyond the noise" if r.counts else "within the noise"
+        parts.append(f"{r.encoder}: {a} {r.loss_a:.3f}, {b} {r.loss_b:.3f}, difference {r.difference:+.3f} "
+                     f"± {r.se_images:.3f} over {r.n_images} composites ({beyond})")
+    return "; ".join(parts) or "(no composites measured)"
