@@ -19,7 +19,7 @@ from torch import nn
 
 from . import dense
 from .encoders import Encoder, build_encoder
-from .stats import seed_sd, without_failed
+from .stats import mark_failed, seed_sd, without_failed
 
 INIT_SCHEMES: tuple[str, ...] = ("torchvision", "pytorch")  # scale-matched: ``match_scale`` on a torchvision init
 
@@ -155,6 +155,7 @@ def summarize_runs(rows: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     encoder seeds of the per-encoder means (NaN where one encoder, e.g. ImageNet weights: no spread).
     Failed read-outs (``stats.failed_readout``) are left out and counted in ``n_failed``."""
     by = list(by)
+    rows = mark_failed(rows, [k for k in by if k != "test_set"])
     kept, _ = without_failed(rows, ["spc_mean"])
     per_encoder = kept.groupby([*by, "encoder_seed"], dropna=False, sort=False)["spc_mean"].mean().reset_index()
     out = kept.groupby(by, dropna=False, sort=False).agg(

@@ -25,7 +25,7 @@ from .patterns import check_pattern, make_pattern
 from .photos import folder_images, photo_pool
 from .profiles import Profile
 from .readout import PosENet
-from .stats import constant_map_loss, failed_readout, seed_sd, without_failed
+from .stats import constant_map_loss, failed_readout, mark_failed, seed_sd, without_failed
 from .results import save_table
 from .train import evaluate_readouts, pick_device, train_readouts
 
@@ -228,6 +228,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     (``stats.failed_readout``) are left out of the mean and counted in ``n_failed``; ``n_seeds``
     counts the seeds averaged."""
     keys = [c for c in SETTINGS if c in table.columns]
+    table = mark_failed(table, [k for k in keys if k != "test_set"])
     kept, _ = without_failed(table, ["spc_mean", "spc_sd", "mae_mean"])
     g = kept.groupby(keys, dropna=False, sort=False)
     extra = {"image_sd": ("spc_sd", "mean")} if "spc_sd" in table.columns else {}  # per-image sd of each seed's run
@@ -244,7 +245,15 @@ def per_image_table(grids: Sequence[GridResult], **columns) -> pd.DataFrame:
     constant ``columns`` added."""
     keep = ["encoder", "weights", "pattern", "layers", "kernel", "padding", "taps", "seed", "test_set", "image",
             "spc", "mae", "failed"]
-    out = pd.concat([g.per_image[keep] for g in grids], ignore_index=True)
+    parts = []
+    for g in grids:  # the failure flags of summarize (the cell rule), per read-out
+        cell = [c for c in SETTINGS if c in g.table.columns and c != "test_set"]
+        flags = mark_failed(g.table, cell)[[*cell, "seed", "failed"]].drop_duplicates([*cell, "seed"])
+        read_out = [c for c in cell if c in g.per_image.columns] + ["seed"]
+        flags = flags[read_out + ["failed"]].astype({c: object for c in read_out})
+        pi = g.per_image.drop(columns="failed").astype({c: object for c in read_out})
+        parts.append(pi.merge(flags, on=read_out, how="left")[keep])
+    out = pd.concat(parts, ignore_index=True)
     return out.assign(**columns) if columns else out
 
 

@@ -27,7 +27,7 @@ _SECTIONS = ["03_existence", "03b_random_weights", "04_readout_design", "05_wher
 READS: dict[str, list[str]] = {
     "09b_converged": ["03_existence", "04_readout_design", "05_where", "06_padding"],
     "10_summary": _SECTIONS,
-    "11_run_record": ["01_method", "02_data_encoders", *_SECTIONS, "10_summary"],
+    "11_run_record": ["01_method", "02_data_encoders", *_SECTIONS, "10_summary", "12_probe"],
 }
 # Results a page writes only with some parameters (never declared as a rule's outputs).
 OPTIONAL = {"flips.csv", "padding_size.csv", "precision.csv"}

@@ -92,7 +92,8 @@ def _outputs(model: nn.Module, x: torch.Tensor, names: Sequence[str] | None) -> 
 
 
 def default_taps(model: nn.Module, preprocess: Callable = imagenet_normalise, size: int = 224) -> list[str]:
-    """A CNN's main stages (the last module to finish at each spatial size of 2 px or more) or a
+    """A CNN's main stages (at each spatial size of 2 px or more, the last of its outermost modules to
+    finish) or a
     transformer's blocks at 1/4, 1/2, 3/4 and the end of its depth, found by one dry run."""
     outs = _outputs(model.eval(), preprocess(torch.zeros(1, 3, size, size)), None)
     blocks = _repeated_blocks(model, {n for n, o in outs if o.dim() == 3})
@@ -102,10 +103,19 @@ def default_taps(model: nn.Module, preprocess: Callable = imagenet_normalise, si
     maps = [(n, o) for n, o in outs if o.dim() == 4 and min(o.shape[-2:]) >= 2]
     if not maps:
         raise ValueError("found neither feature maps nor a stack of token blocks: name the taps (taps=[...])")
+    # per size, the outermost modules (fewest dots: a stage or block, not a layer inside one), and of
+    # those the last to finish; sizes in the order they were last seen
+    depth = {n: n.count(".") for n, _ in maps}
+    shallowest: dict[tuple[int, int], int] = {}
+    for n, o in maps:
+        size_ = tuple(o.shape[-2:])
+        shallowest[size_] = min(shallowest.get(size_, depth[n]), depth[n])
     last: dict[tuple[int, int], str] = {}
     for n, o in maps:
-        last.pop(tuple(o.shape[-2:]), None)
-        last[tuple(o.shape[-2:])] = n  # re-inserted: dict order is the order each size was last seen
+        size_ = tuple(o.shape[-2:])
+        if depth[n] == shallowest[size_]:
+            last.pop(size_, None)
+            last[size_] = n  # re-inserted: dict order is the order each size was last seen
     return list(last.values())
 
 
@@ -325,12 +335,50 @@ def from_timm(name: str, *, weights: str | Path | None = None) -> tuple[nn.Modul
     return model, lambda x: (x - mean.to(x.device)) / std.to(x.device)
 
 
+BUNDLED = ("mobilenet_v2", "efficientnet_lite0", "vgg16")
+
+
+def from_bundled(name: str) -> tuple[nn.Module, Callable]:
+    """An ImageNet network whose weights registry packages bundle (works offline), with the input its
+    weights expect: torchvision's MobileNetV2, EfficientNet-Lite0, or VGG16's convolutions (the
+    original Caffe release)."""
+    from torchvision import models
+
+    from .efficientnet_lite import EfficientNetLite0
+    from .weights import EFFICIENTNET_LITE0, MOBILENET_V2_TORCHVISION, VGG16_CAFFE, Preprocess
+
+    if name == "mobilenet_v2":
+        model = models.mobilenet_v2(weights=None)
+        model.load_state_dict(MOBILENET_V2_TORCHVISION.state_dict(), strict=True)
+        return model, imagenet_normalise
+    if name == "efficientnet_lite0":
+        model = EfficientNetLite0()
+        model.load_state_dict(EFFICIENTNET_LITE0.state_dict(), strict=True)
+        return model, Preprocess(EFFICIENTNET_LITE0.preprocess)
+    if name == "vgg16":
+        model = models.vgg16(weights=None, init_weights=False).features
+        model.load_state_dict(VGG16_CAFFE.state_dict(), strict=True)
+        return model, Preprocess(VGG16_CAFFE.preprocess)
+    raise ValueError(f"no bundled weights for {name!r}; bundled: {', '.join(BUNDLED)}")
+
+
+def check_spec(spec: str) -> None:
+    """Raise ValueError unless ``spec`` has one of ``load_model``'s forms (KIND:NAME)."""
+    kind, _, name = str(spec).partition(":")
+    if not kind or not name:
+        raise ValueError(f"model must be torchvision:NAME, timm:NAME, bundled:NAME or module.path:callable, got {spec!r}")
+    if kind == "bundled" and name not in BUNDLED:
+        raise ValueError(f"no bundled weights for {name!r}; bundled: {', '.join(BUNDLED)}")
+
+
 def load_model(spec: str, *, weights: str | Path | None = None) -> tuple[nn.Module, Callable]:
-    """``torchvision:NAME``, ``timm:NAME`` or ``module.path:callable`` (a function returning a module,
-    or a (module, preprocess) pair)."""
+    """``torchvision:NAME``, ``timm:NAME``, ``bundled:NAME`` (``BUNDLED``: offline ImageNet weights) or
+    ``module.path:callable`` (a function returning a module, or a (module, preprocess) pair)."""
     kind, _, name = spec.partition(":")
     if not name:
-        raise ValueError(f"model must be torchvision:NAME, timm:NAME or module.path:callable, got {spec!r}")
+        raise ValueError(f"model must be torchvision:NAME, timm:NAME, bundled:NAME or module.path:callable, got {spec!r}")
+    if kind == "bundled":
+        return from_bundled(name)
     if kind == "torchvision":
         return from_torchvision(name, weights=weights)
     if kind == "timm":
@@ -342,9 +390,28 @@ def load_model(spec: str, *, weights: str | Path | None = None) -> tuple[nn.Modu
     return model, preprocess
 
 
+def run_models(specs: Sequence[str], *, train: Sequence[ImageItem], test: Sequence[ImageItem], kernel: int = 1,
+               folder: str | Path | None = None, device: str | torch.device = "cpu",
+               progress: bool = True) -> tuple[pd.DataFrame, dict[str, PositionReport]]:
+    """``measure_position`` for each model spec (``load_model``'s forms): one table of every row with
+    a ``model`` column, the reports by spec, each saved under ``folder/<spec>`` when given."""
+    reports, parts = {}, []
+    for spec in specs:
+        model, preprocess = load_model(spec)
+        report = measure_position(model, preprocess=preprocess, train=train, test=test, kernel=kernel, device=device,
+                                  progress=progress, name=spec)
+        reports[spec] = report
+        parts.append(report.rows.assign(model=spec))
+        if folder is not None:
+            report.save(Path(folder) / spec.replace(":", "-"))
+    table = pd.concat(parts, ignore_index=True)
+    return table[["model", *[c for c in table.columns if c != "model"]]], reports
+
+
 def main(argv: Sequence[str] | None = None) -> Path:
     ap = argparse.ArgumentParser(prog="python -m poslib.probe", description=__doc__.splitlines()[0])
-    ap.add_argument("model", help="torchvision:NAME, timm:NAME or module.path:callable")
+    ap.add_argument("model", help="torchvision:NAME, timm:NAME, bundled:NAME (offline ImageNet weights: "
+                                  f"{', '.join(BUNDLED)}) or module.path:callable")
     ap.add_argument("--weights", help="a local weights file (or torchvision's DEFAULT / timm's pretrained, online)")
     ap.add_argument("--taps", nargs="+", help="module names to tap (default: the main stages or blocks)")
     ap.add_argument("--images", help="a folder of photos, split into training and test photos by sha256 "

@@ -2,9 +2,10 @@
 
 Conventions every table follows:
 - a single seed has no spread: its sd is NaN ("no spread" in prose), never 0;
-- a read-out that failed to train (``failed_readout``) is kept out of a cell's mean and counted in
-  ``n_failed``; a read-out that trained but scores 0 (a constant map on a content-free input) is a
-  result and stays in;
+- a read-out that failed to train is kept out of a cell's mean and counted in ``n_failed``: its loss
+  or scores are not finite, or its training went nowhere (``failed_readout``), or it stayed at a
+  constant map's loss while another seed of the same cell learned (``mark_failed``); a read-out
+  that trained but scores 0 (a constant map on a content-free input) is a result and stays in;
 - two settings scored on the same test images are compared by their per-image differences
   (``paired_difference``), whose spread is far smaller than the two cells' spreads combined when
   the images, not the settings, carry most of the variance.
@@ -58,6 +59,20 @@ def failed_readout(final_loss: float, first_loss: float, spc_mean: float, consta
     if not (math.isfinite(final_loss) and math.isfinite(spc_mean)):
         return True
     return final_loss >= fraction * first_loss and final_loss >= fraction * constant_loss
+
+
+def mark_failed(rows: pd.DataFrame, cell: Sequence[str], fraction: float = 0.99) -> pd.DataFrame:
+    """``rows`` (one per read-out and test set) with ``failed`` completed by the cell rule: a read-out
+    whose final training loss stayed at a constant map's (not below ``fraction`` of it) failed when
+    another read-out of the same ``cell`` (another seed) got clearly below it, for then the features
+    held what its optimisation did not find. Where no read-out of a cell gets below (nothing to learn,
+    as for PosENet alone on stripes) they are a result. Rows without losses are left as they are."""
+    if not {"final_train_loss", "constant_map_loss"} <= set(rows.columns):
+        return rows
+    stuck = rows.final_train_loss >= fraction * rows.constant_map_loss
+    learned = (~stuck).groupby([rows[c] for c in cell], dropna=False, sort=False).transform("any")
+    own = rows["failed"].fillna(False).astype(bool) if "failed" in rows else False
+    return rows.assign(failed=own | (stuck & learned))
 
 
 def quadrature(*parts: float) -> float:

@@ -89,3 +89,15 @@ def test_summarize_seeds_counts_failed_runs_and_keeps_every_setting():
     out = summarize_seeds(rows, ["mode"]).set_index("mode")
     assert out.loc["z", "spc_mean"] == pytest.approx(0.6) and out.loc["z", "n_failed"] == 1
     assert out.loc["c", "n_failed"] == 1 and out.loc["c", "n_seeds"] == 0 and np.isnan(out.loc["c", "spc_mean"])
+
+
+def test_a_seed_stuck_at_a_constant_map_fails_only_where_another_seed_of_its_cell_learned():
+    from poslib.stats import mark_failed
+
+    rows = pd.DataFrame({"encoder": ["resnet"] * 3 + ["none"] * 3, "pattern": "HS", "seed": [0, 1, 2] * 2,
+                         "final_train_loss": [0.1246, 0.0048, 0.0068, 0.1249, 0.1250, 0.1248],
+                         "constant_map_loss": 0.125, "failed": False})
+    out = mark_failed(rows, ["encoder", "pattern"])
+    # ResNet seed 0 stayed at the constant map's loss while seeds 1 and 2 learned: failed. PosENet
+    # alone learned nothing with any seed: nothing to learn, a result.
+    assert out.failed.tolist() == [True, False, False, False, False, False]
