@@ -89,6 +89,22 @@ def test_the_workflow_lists_every_page_and_reruns_nothing_once_done(smoke_book):
     assert listed == {nb.stem for nb in NOTEBOOKS}, fresh.stdout[-2000:]
 
 
+PLUMBING = re.compile(r"PosixPath\(|^\{'|^\s*\d+ rows,|<pandas\.|dtype: ")
+
+
+def test_pages_show_no_plumbing(smoke_book):
+    """No printed logs, dicts, paths or DataFrame reprs in a rendered page: only tables, figures, prose."""
+    for nb in sorted((smoke_book / "book" / "sections").glob("*.ipynb")):
+        for i, cell in enumerate(nbformat.read(nb, as_version=4).cells):
+            for out in cell.get("outputs", []):
+                assert out.output_type != "stream", f"{nb.name} cell {i} prints: {out.text[:120]!r}"
+                plain = out.get("data", {}).get("text/plain", "")
+                shown = set(out.get("data", {})) - {"text/plain"}
+                if out.output_type in ("execute_result", "display_data") and not shown and not \
+                        any(k.startswith("application/papermill") for k in out.get("data", {})):
+                    assert not PLUMBING.search(plain), f"{nb.name} cell {i} shows {plain[:120]!r}"
+
+
 def test_every_section_in_the_toc_is_a_notebook_we_execute(smoke_book):
     toc = (ROOT / "_toc.yml").read_text()
     listed = set(re.findall(r"book/sections/(\S+)", toc))
