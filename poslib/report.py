@@ -20,16 +20,16 @@ def results_frame(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def side_by_side(table: pd.DataFrame, rows: Sequence[str], columns: str = "test_set", metric: str = "spc") -> pd.DataFrame:
-    """A display table: for each value of ``columns``, ours (mean ± sd over seeds), the paper's
-    value, and ours minus the paper's. ``metric``: "spc" or "mae"."""
+    """A display table: for each value of ``columns``, ours (mean ± sd over seeds; one seed: the
+    mean alone, it has no spread) beside the paper's value. ``metric``: "spc" or "mae". Narrow enough for the
+    book's column: the differences are in the results files and the summary's forest plot."""
     out = {}
     for value, part in table.groupby(columns, sort=False):
         part = part.set_index(list(rows))
-        ours = part[f"{metric}_mean"].map("{:.3f}".format) + " ± " + part[f"{metric}_sd"].map("{:.3f}".format)
-        paper = part[f"paper_{metric}"]
-        out[(value, "ours")] = ours
-        out[(value, "paper")] = paper.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-        out[(value, "diff")] = (part[f"{metric}_mean"] - paper).map(lambda v: "" if pd.isna(v) else f"{v:+.3f}")
+        ours = [f"{m:.3f}" if m != m or s != s else f"{m:.3f} ± {s:.3f}".replace(" 0.", " .")
+                for m, s in zip(part[f"{metric}_mean"], part[f"{metric}_sd"])]
+        out[(value, "ours")] = pd.Series(ours, index=part.index).replace("nan", "")
+        out[(value, "paper")] = part[f"paper_{metric}"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
     frame = pd.DataFrame(out)
     frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=[columns, metric.upper()])
     return frame

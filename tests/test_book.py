@@ -433,3 +433,51 @@ def test_beyond_pages_write_their_results_with_the_promised_columns(smoke_book):
     assert set(flips.flip) == {"none", "vertical", "horizontal"} and {"spc_mean", "spc_sd", "n_seeds"} <= set(flips.columns)
     claims = pd.read_csv(r / "claims.csv").set_index("key")
     assert claims.loc["levels", "verdict at convergence"] != "not tested"  # the smoke run fits levels f1, f2
+
+
+WIDTH_SCRIPT = """
+<script>
+window.addEventListener('load', () => setTimeout(() => {
+  const column = document.querySelector('article.bd-article') || document.querySelector('main');
+  const width = column.clientWidth;
+  const wide = Array.from(column.querySelectorAll('table, img, svg'))
+    .filter(e => e.getBoundingClientRect().width > width + 2 || e.scrollWidth > width + 2)
+    .map(e => e.tagName + ' ' + Math.round(Math.max(e.getBoundingClientRect().width, e.scrollWidth)) + 'px: ' +
+              (e.innerText || e.getAttribute('alt') || '').slice(0, 60));
+  const heads = Array.from(column.querySelectorAll('th')).map(t => t.innerText.trim());
+  const pre = document.createElement('pre'); pre.id = 'page-check';
+  pre.textContent = JSON.stringify({width: width, wide: wide, heads: heads});
+  document.body.appendChild(pre);
+}, 2000));
+</script>
+"""
+
+
+def page_layout(html: Path, window: str = "1280,900") -> dict:
+    """What headless Chromium measures on a built page: the content column's width, the tables and
+    figures wider than it, and the table headings."""
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed for this test: `make test` installs it (apt-get install chromium)"
+    checked = html.with_name(html.stem + "_layout.html")  # same folder: relative links resolve as on the page
+    checked.write_text(html.read_text().replace("</body>", WIDTH_SCRIPT + "</body>"))
+    try:
+        with tempfile.TemporaryDirectory() as profile_dir:
+            dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--window-size={window}", f"--user-data-dir={profile_dir}",
+                                  "--dump-dom", checked.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    finally:
+        checked.unlink(missing_ok=True)
+    found = re.search(r'<pre id="page-check">(.*?)</pre>', dom, re.S)
+    assert found, f"the layout check did not run on {html.name}"
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+
+
+def test_every_page_fits_its_column_and_the_scorecard_shows_its_verdicts(smoke_book):
+    html = smoke_book / "_build" / "html" / "book" / "sections"
+    too_wide = {}
+    for nb in NOTEBOOKS:
+        layout = page_layout(html / f"{nb.stem}.html")
+        if layout["wide"]:
+            too_wide[nb.stem] = layout["wide"]
+        if nb.stem == "10_summary":
+            assert "verdict" in layout["heads"] and "at convergence" in layout["heads"], layout["heads"]
+    assert not too_wide, f"tables or figures wider than the content column: {too_wide}"

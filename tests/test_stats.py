@@ -101,3 +101,18 @@ def test_a_seed_stuck_at_a_constant_map_fails_only_where_another_seed_of_its_cel
     # ResNet seed 0 stayed at the constant map's loss while seeds 1 and 2 learned: failed. PosENet
     # alone learned nothing with any seed: nothing to learn, a result.
     assert out.failed.tolist() == [True, False, False, False, False, False]
+
+
+def test_changes_sentence_says_which_patterns_move_beyond_the_noise():
+    from poslib.stats import changes_sentence, paired_changes
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.5, 0.3, 40)
+    rows = [pd.DataFrame({"layers": layers, "pattern": p, "seed": s, "test_set": "photos", "image": range(40),
+                          "spc": base + (0.05 if (layers == 3 and p == "H") else 0.0) + rng.normal(0, 0.01, 40)})
+            for layers in (1, 3) for p in ("H", "G") for s in range(3)]
+    c = paired_changes(pd.concat(rows), {"layers": 1}, {"layers": 3}, ["H", "G"])
+    assert c.counts.tolist() == [True, False]
+    text = changes_sentence(c)
+    assert text.startswith("increases it beyond the noise (paired over test images and seeds) for 1 of 2 patterns (H +0.0")
+    assert "G " in text and "within the noise" in text
