@@ -25,19 +25,12 @@ import pandas as pd
 from scipy import stats
 
 from .results import table_profile
-from .stats import NOISE_MULTIPLE, image_scores, paired
+from .stats import NOISE_MULTIPLE, direction, image_scores, paired  # noqa: F401  (direction: re-exported)
 
 REPRODUCED, PARTLY, NOT, UNTESTED = "reproduced", "partly", "not reproduced", "not tested"
 EFFECT_RULE = (f"effect counts if > {NOISE_MULTIPLE}x its spread (seed sd and test-image SE); reproduced: counts, in the paper's "
                "direction and >= half its size, in every cell; partly: counts in some cell (marked 'chance level' "
                "when no cell survives Holm's control of the family)")
-
-
-def direction(effect: float, spread: float) -> int:
-    """+1 or -1 where ``effect`` lies beyond ``NOISE_MULTIPLE`` spreads of zero, 0 where it is within them."""
-    if abs(effect) <= NOISE_MULTIPLE * spread:
-        return 0
-    return 1 if effect > 0 else -1
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from . import converged
-from .claims import direction
+from .stats import NOISE_MULTIPLE, direction
 from .encoders import build_encoder
 from .experiment import DataSets
 from .features import FeatureSet, compute_features
@@ -203,7 +203,7 @@ def _tally(d: pd.Series, s: pd.Series) -> tuple[int, int, int]:
 
 def answers(table: pd.DataFrame) -> dict[str, str]:
     """The page's answers, one sentence each, from the numbers by the book's noise rule (an effect
-    counts beyond ``claims.NOISE_MULTIPLE`` spreads; unpaired spreads, so conservative)."""
+    counts beyond ``stats.NOISE_MULTIPLE`` spreads; unpaired spreads, so conservative)."""
     out = {}
     vgg = _cells(table, group="Table 1", encoder="vgg16", weights="imagenet", test_set="photos")
     if len(vgg):
@@ -265,7 +265,7 @@ def figure(table: pd.DataFrame):
     t = table[table.converged & table.spc_sgd.notna()]
     fig, ax = plt.subplots(figsize=(5.0, 4.4))
     for name, part in t.groupby("test_set", sort=False):
-        ax.errorbar(part.spc_sgd, part.spc_mean, yerr=2 * spread(part), fmt="o", ms=3.5, alpha=0.75, label=name,
+        ax.errorbar(part.spc_sgd, part.spc_mean, yerr=NOISE_MULTIPLE * spread(part), fmt="o", ms=3.5, alpha=0.75, label=name,
                     elinewidth=0.8)
     lo = min(-0.1, float(t[["spc_sgd", "spc_mean"]].min().min()) - 0.05) if len(t) else -0.1
     ax.plot([lo, 1], [lo, 1], color="grey", lw=0.8, ls="--")

@@ -26,6 +26,7 @@ from .files import atomic_write_text, identity_digest, source_digest
 from .patterns import check_pattern, make_pattern
 from .profiles import epochs_for_steps, steps_per_epoch  # noqa: F401  (re-exported for the pages)
 from .readout import PosENet
+from .stats import NOISE_MULTIPLE
 from .train import TrainConfig, evaluate_readouts, pick_device, train_readouts
 
 OFFICIAL_STEPS = math.ceil(10_553 / 32) * 15  # DUT-S training set, batch 32, 15 epochs: 4,950 steps
@@ -156,7 +157,7 @@ def overview(effects: pd.DataFrame) -> pd.DataFrame:
     the synthetic test sets, with its seed spread, the baseline's gap to the paper and the count of
     cells whose change exceeds twice its spread."""
     e = effects.assign(test=effects.test_set.where(effects.test_set == "photos", "synthetic"),
-                       beyond=effects.delta_mean.abs() > 2 * effects.delta_sd)
+                       beyond=effects.delta_mean.abs() > NOISE_MULTIPLE * effects.delta_sd)
     out = (e.groupby(["departure", "setting", "compared_with", "test"], sort=False)
            .agg(delta_mean=("delta_mean", "mean"), delta_sd=("delta_sd", "mean"), gap=("baseline_gap", "mean"),
                 cells_beyond_2sd=("beyond", "sum"), cells=("beyond", "size")).reset_index())
@@ -167,7 +168,7 @@ def overview(effects: pd.DataFrame) -> pd.DataFrame:
 def _change(d: float, sd: float, where: str) -> str:
     if d == 0 or abs(d) < 5e-4:
         return f"SPC on {where} does not change (±{sd:.3f})"
-    noise = "beyond" if abs(d) > 2 * sd else "within"
+    noise = "beyond" if abs(d) > NOISE_MULTIPLE * sd else "within"
     return f"SPC on {where} {'rises' if d > 0 else 'falls'} by {abs(d):.3f} ± {sd:.3f}, {noise} twice its seed spread"
 
 
@@ -196,7 +197,7 @@ def explain(effects: pd.DataFrame, tests: Sequence[str] = ("photos", "synthetic"
         gap = ""
         if (departure, setting) in PROBES:  # not a departure of ours from the paper: it cannot close the gap
             gap = "; a probe of the input's contrast, not a departure from the paper's protocol, so not counted against the gap"
-        elif "photos" in g.index and abs(g.loc["photos", "delta_mean"]) > 2 * g.loc["photos", "delta_sd"]:
+        elif "photos" in g.index and abs(g.loc["photos", "delta_mean"]) > NOISE_MULTIPLE * g.loc["photos", "delta_sd"]:
             gap = _gap(g.loc["photos", "delta_mean"], g.loc["photos", "gap"])  # only a change beyond the noise moves the gap
         lines.append(f"- **{departure}** ({setting}, against {reference}): " + "; ".join(parts) + gap + ".")
     return "\n".join(lines)

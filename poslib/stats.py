@@ -81,6 +81,13 @@ def quadrature(*parts: float) -> float:
     return math.sqrt(sum(x * x for x in known)) if known else float("nan")
 
 
+def direction(effect: float, spread: float) -> int:
+    """+1 or -1 where ``effect`` lies beyond ``NOISE_MULTIPLE`` spreads of zero, 0 where it is within them."""
+    if abs(effect) <= NOISE_MULTIPLE * spread:
+        return 0
+    return 1 if effect > 0 else -1
+
+
 def beyond_noise(difference: float, spread_: float) -> bool:
     """The book's noise rule: |difference| > NOISE_MULTIPLE x spread (never, when the spread is unknown)."""
     return spread_ == spread_ and abs(difference) > NOISE_MULTIPLE * spread_

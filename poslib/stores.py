@@ -1,4 +1,5 @@
-"""The stores of finished work under ``$POSLIB_CACHE/runs/``: which entries this code can still load.
+"""The stores of finished work under ``$POSLIB_CACHE/runs/`` and the trained task networks under
+``$POSLIB_CACHE/tasks/``: which entries this code can still load.
 
 A page's read-out grids (``experiment.run_grid(store=...)``), the departures page's runs
 (``departures.RunStore``) and the converged read-outs' fits (``converged_study.run``) are kept
@@ -65,6 +66,12 @@ def store_entries(root: str | Path | None = None) -> list[StoreEntry]:
             why = "damaged" if str(e) == "damaged" else f"unreadable ({type(e).__name__})"
         entries.append(StoreEntry(path.parent.name, files, sum(f.stat().st_size for f in files if f.exists()),
                                   bool(why), why))
+    tasks = root.parent / "tasks"  # trained task networks: keyed by their settings, stale only when damaged
+    for path in sorted(tasks.glob("*.pt")) if tasks.is_dir() else []:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            why = "" if load_checked(path, map_location="cpu") is not None else "damaged"
+        entries.append(StoreEntry("tasks", [path], path.stat().st_size, bool(why), why))
     return entries
 
 
