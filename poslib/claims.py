@@ -63,7 +63,7 @@ class _Shared:
     def scores(self, keys: tuple[str, ...], values: tuple) -> pd.Series | None:
         if keys not in self._groups:
             norm = self.table[list(keys)].apply(lambda col: col.map(_norm))
-            self._groups[keys] = {k if isinstance(k, tuple) else (k,): idx
+            self._groups[keys] = {tuple(_norm(v) for v in (k if isinstance(k, tuple) else (k,))): idx
                                   for k, idx in self.table.groupby([norm[c] for c in keys], dropna=False).groups.items()}
         idx = self._groups[keys].get(tuple(_norm(v) for v in values))
         return None if idx is None else image_scores(self.table.loc[idx])
