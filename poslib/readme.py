@@ -42,8 +42,15 @@ def findings(results_dir: str | Path = ROOT / "results") -> str:
     none = t1[(t1.encoder == "none") & (t1.test_set == "photos")]
     if len(none):
         top = none.loc[none.spc_mean.abs().idxmax()]
-        lines.append(f"- **PosENet alone** (no encoder) reads nothing from black, white or noise images; on photos "
-                     f"its largest SPC is {top.spc_mean:.3f} ({top.pattern}), from what the photos show.")
+        text = (f"- **PosENet alone** (no encoder) reads nothing from black, white or noise images; on photos "
+                f"its largest SPC is {top.spc_mean:.3f} ({top.pattern}), from what the photos show")
+        flips_path = results_dir / "flips.csv"
+        flips = pd.read_csv(flips_path) if flips_path.exists() else pd.DataFrame(columns=["encoder", "flip", "pattern"])
+        flipped = flips[(flips.encoder == "none") & (flips.flip == "vertical") & (flips.pattern == top.pattern)]
+        if top.pattern == "V" and len(flipped):
+            text += (f": with the test photos turned upside down it reads {flipped.spc_mean.iloc[0]:.3f}, "
+                     "the sky is where the ground was")
+        lines.append(text + ".")
     counts = card.verdict.value_counts()
     lines += [f"- Of the paper's claims, {counts.get('reproduced', 0)} reproduce, {counts.get('partly', 0)} partly, "
               f"{counts.get('not reproduced', 0)} do not, {counts.get('not tested', 0)} could not be tested offline.",
