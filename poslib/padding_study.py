@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from .claims import NOISE_MULTIPLE, direction
+from .stats import NOISE_MULTIPLE, direction
 from .encoders import Encoder, build_encoder
 
 
@@ -51,10 +51,12 @@ def versus(a: tuple[float, float], b: tuple[float, float], reference: str) -> st
     """'d above/below <reference> b, beyond/within twice the combined spread (s)' for two (mean, sd)
     pairs: the page's sentences state a direction only with the noise rule that decides whether it counts."""
     d, spread = a[0] - b[0], math.hypot(a[1], b[1])
+    head = f"{abs(d):.3f} {'above' if d > 0 else 'below'} {reference} {b[0]:.3f}"
+    if spread != spread:
+        return f"{head} (one seed: no spread, so not judged)"
     noise = "within" if direction(d, spread) == 0 else "beyond"
     times = {2: "twice"}.get(NOISE_MULTIPLE, f"{NOISE_MULTIPLE}x")
-    return (f"{abs(d):.3f} {'above' if d > 0 else 'below'} {reference} {b[0]:.3f}, "
-            f"{noise} {times} the combined spread ({spread:.3f})")
+    return f"{head}, {noise} {times} the combined spread ({spread:.3f})"
 
 
 def score_cell(task_table: pd.DataFrame, mode: str, score: str) -> tuple[float, float]:

@@ -82,8 +82,9 @@ def quadrature(*parts: float) -> float:
 
 
 def direction(effect: float, spread: float) -> int:
-    """+1 or -1 where ``effect`` lies beyond ``NOISE_MULTIPLE`` spreads of zero, 0 where it is within them."""
-    if abs(effect) <= NOISE_MULTIPLE * spread:
+    """+1 or -1 where ``effect`` lies beyond ``NOISE_MULTIPLE`` spreads of zero, 0 where it is within
+    them or where the spread is unknown (NaN: one seed has no spread, so nothing can be said to count)."""
+    if spread != spread or abs(effect) <= NOISE_MULTIPLE * spread:
         return 0
     return 1 if effect > 0 else -1
 
