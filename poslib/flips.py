@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .claims import NOISE_MULTIPLE
 from .data import FLIPS, flipped
-from .experiment import DataSets, ReadoutSpec, run_grid, summarize
+from .experiment import DataSets, ReadoutSpec, per_image_table, run_grid, summarize
 from .profiles import Profile
+from .stats import NOISE_MULTIPLE, image_scores, paired
 
 COLUMNS = ["encoder", "weights", "flip", "pattern", "test_set", "spc_mean", "spc_sd", "n_seeds", "n_images", "spc_se_images"]
 
@@ -37,13 +37,37 @@ def run(encoders: Sequence[tuple[str, str]], *, data: DataSets, profile: Profile
                         progress=progress)
         s = summarize(grid.table)
         s["flip"] = s.test_set.map(lambda t: t.rsplit(" ", 1)[1] if t.startswith("photos flipped") else "none")
-        parts.append(s.assign(test_set="photos"))
-    return pd.concat(parts, ignore_index=True)[COLUMNS]
+        parts.append(_paired_changes(s.assign(test_set="photos"), per_image_table([grid])))
+    return pd.concat(parts, ignore_index=True)[COLUMNS + ["change", "change_spread"]]
+
+
+def _paired_changes(table: pd.DataFrame, per_image: pd.DataFrame) -> pd.DataFrame:
+    """Each flipped row's change from the photos as they are, paired by seed and photo (the same
+    photo, flipped or not, under the same read-out)."""
+    def scores(pattern: str, test_set: str) -> pd.Series:
+        rows = per_image[(per_image.pattern == pattern) & (per_image.test_set == test_set)].assign(test_set="photos")
+        return image_scores(rows)
+    change, spread = [], []
+    for r in table.itertuples():
+        if r.flip == "none":
+            change.append(float("nan"))
+            spread.append(float("nan"))
+            continue
+        try:
+            d = paired(scores(r.pattern, f"photos flipped {r.flip}") - scores(r.pattern, "photos"))
+        except KeyError:  # its read-outs failed: nothing to pair
+            change.append(float("nan"))
+            spread.append(float("nan"))
+            continue
+        change.append(d.difference)
+        spread.append(d.spread)
+    return table.assign(change=change, change_spread=spread)
 
 
 def changes(table: pd.DataFrame) -> pd.DataFrame:
-    """Per encoder, pattern and flip: SPC flipped minus as-is, its spread (seed sds and the test
-    images' standard errors in quadrature) and its direction by the book's noise rule."""
+    """Per encoder, pattern and flip: SPC flipped minus as-is, its spread (paired by seed and photo
+    where the table has it, else the seed sds and the test images' standard errors in quadrature)
+    and whether it counts by the book's noise rule."""
     key = ["encoder", "weights", "pattern"]
     base = table[table.flip == "none"].set_index(key)
     rows = []
@@ -52,6 +76,8 @@ def changes(table: pd.DataFrame) -> pd.DataFrame:
         d = other.spc_mean - base.spc_mean
         spread = (other.spc_sd.fillna(0) ** 2 + base.spc_sd.fillna(0) ** 2 + other.spc_se_images.fillna(0) ** 2
                   + base.spc_se_images.fillna(0) ** 2) ** 0.5
+        if "change_spread" in other:
+            spread = other.change_spread.fillna(spread)
         rows.append(pd.DataFrame({"flip": flip, "as_is": base.spc_mean, "flipped": other.spc_mean, "change": d,
                                   "spread": spread, "counts": d.abs() > NOISE_MULTIPLE * spread}))
     return pd.concat(rows).reset_index()
