@@ -412,7 +412,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     ap = argparse.ArgumentParser(prog="python -m poslib.probe", description=__doc__.splitlines()[0])
     ap.add_argument("model", help="torchvision:NAME, timm:NAME, bundled:NAME (offline ImageNet weights: "
                                   f"{', '.join(BUNDLED)}) or module.path:callable")
-    ap.add_argument("--weights", help="a local weights file (or torchvision's DEFAULT / timm's pretrained, online)")
+    ap.add_argument("--weights", help="a local weights file, 'none' (random init: the architecture alone), or "
+                                      "torchvision's DEFAULT / timm's pretrained (online)")
     ap.add_argument("--taps", nargs="+", help="module names to tap (default: the main stages or blocks)")
     ap.add_argument("--images", help="a folder of photos, split into training and test photos by sha256 "
                                      "(default: the offline pool)")
@@ -421,7 +422,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     ap.add_argument("--kernel", type=int, default=3, help="read-out kernel (1, 3, ...; default 3)")
     ap.add_argument("--out", default="position-report", help="the report's folder (default: position-report)")
     args = ap.parse_args(argv)
-    model, preprocess = load_model(args.model, weights=args.weights)
+    weights = None if args.weights in (None, "none", "random") else args.weights
+    model, preprocess = load_model(args.model, weights=weights)
     train, test = pool_images(args.images, train_photos=args.train_photos, test_photos=args.test_photos)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     report = measure_position(model, taps=args.taps, preprocess=preprocess, train=train, test=test, kernel=args.kernel,

@@ -53,7 +53,16 @@ def test_the_command_line_writes_a_report(tmp_path):
     folder.mkdir()
     for i in range(24):
         Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / f"p{i}.png")
-    out = probe.main(["torchvision:resnet18", "--images", str(folder), "--kernel", "1", "--out", str(tmp_path / "r")])
+    out = probe.main(["torchvision:resnet18", "--weights", "none", "--images", str(folder), "--kernel", "1",
+                      "--out", str(tmp_path / "r")])
     assert {p.name for p in out.iterdir()} == {"position.csv", "position.json", "position.png", "summary.md"}
     with pytest.raises(RuntimeError, match="--weights FILE"):
         probe.from_torchvision("resnet18", weights="DEFAULT")  # offline: no download
+
+
+def test_a_bad_model_spec_or_bundled_name_is_refused_naming_the_valid_ones():
+    with pytest.raises(ValueError, match="torchvision:NAME, timm:NAME, bundled:NAME"):
+        probe.check_spec("resnet50")
+    with pytest.raises(ValueError, match="bundled: mobilenet_v2, efficientnet_lite0, vgg16"):
+        probe.check_spec("bundled:resnet50")
+    probe.check_spec("bundled:efficientnet_lite0")
