@@ -201,9 +201,15 @@ def as_items(comp: Composites, n: int | None = None) -> list[ImageItem]:
     return items
 
 
-def region_losses(loss: torch.Tensor, labels: torch.Tensor, *, band: int = 22) -> pd.DataFrame:
+def region_losses(loss: torch.Tensor, labels: torch.Tensor, *, band: int = 22, adjust: bool = False) -> pd.DataFrame:
     """Per composite, the mean of a per-pixel loss (N, S, S) inside its objects and on its
-    background, and within ``band`` pixels of the image border and farther in."""
+    background, and within ``band`` pixels of the image border and farther in.
+
+    ``adjust``: first subtract, at every pixel, the loss averaged over all composites there, so that
+    objects are compared with background *at the same places*: objects sit nearer the centre than
+    the background does, and a read-out's error depends on where a pixel is."""
+    if adjust:
+        loss = loss - loss.mean(0, keepdim=True)
     masks = labels > 0
     edge = torch.zeros(loss.shape[-2:], dtype=torch.bool)
     edge[:band], edge[-band:], edge[:, :band], edge[:, -band:] = True, True, True, True
@@ -222,7 +228,7 @@ def region_sentence(regions: pd.DataFrame, compare: str = "objects - background"
     whether it lies beyond the noise rule (``regions``: the case study's region table)."""
     parts = []
     for r in regions[regions["comparison"] == compare].itertuples():
-        a, b = compare.split(" - ")
+        a, b = compare.split(",")[0].split(" - ")
         beyond = "beyond the noise" if r.counts else "within the noise"
         parts.append(f"{r.encoder}: {a} {r.loss_a:.3f}, {b} {r.loss_b:.3f}, difference {r.difference:+.3f} "
                      f"± {r.se_images:.3f} over {r.n_images} composites ({beyond})")
