@@ -42,8 +42,8 @@ def test_region_sentence_says_which_differences_lie_beyond_the_noise():
 
 def test_the_same_places_comparison_removes_a_loss_that_depends_only_on_where_a_pixel_is():
     labels = torch.zeros(4, 32, 32, dtype=torch.long)
-    for i, (t, l) in enumerate([(12, 12), (10, 14), (14, 10), (2, 2)]):
-        labels[i, t:t + 8, l:l + 8] = 1  # objects near the centre, one in a corner
+    for i, (top, left) in enumerate([(12, 12), (10, 14), (14, 10), (2, 2)]):
+        labels[i, top:top + 8, left:left + 8] = 1  # objects near the centre, one in a corner
     ramp = torch.linspace(0, 1, 32).view(1, 1, 32).expand(4, 32, 32)  # error grows to the right, whatever the image
     raw, same = region_losses(ramp, labels), region_losses(ramp, labels, adjust=True)
     assert (raw.objects - raw.background).abs().max() > 0.05
