@@ -201,7 +201,8 @@ def test_method_results_file_matches_glued_numbers(smoke_book):
 
 @pytest.mark.parametrize("notebook, parameters, message", [
     ("01_method", {"profile": "fast"}, "valid profiles: smoke, cpu, paper"),
-    ("03_existence", {"encoders": ["alexnet"]}, "valid encoders: vgg16, vgg16_bn, vgg16_nopad, mobilenet_v2, resnet152, none"),
+    ("03_existence", {"encoders": ["alexnet"]},
+     "valid encoders: vgg16, vgg16_bn, vgg16_nopad, mobilenet_v2, efficientnet_lite0, resnet152, none"),
     ("03_existence", {"patterns": ["D"]}, "valid patterns: H, V, G, HS, VS"),
     ("03_existence", {"test_sets": ["pascal"]}, "valid: photos, black, white, noise"),
     ("04_readout_design", {"kernels": [1, 4]}, "positive odd integer"),
@@ -268,7 +269,8 @@ def test_data_section_counts_match_its_results_file(smoke_book):
 
 
 SECTIONS = {  # results file -> (notebook, the cells it promises: column -> values)
-    "table1.csv": ("03_existence", {"encoder": {"none", "vgg16", "mobilenet_v2", "resnet152"}, "pattern": {"H", "V", "G", "HS", "VS"},
+    "table1.csv": ("03_existence", {"encoder": {"none", "vgg16", "mobilenet_v2", "efficientnet_lite0", "resnet152"},
+                                    "pattern": {"H", "V", "G", "HS", "VS"},
                                     "test_set": {"photos", "black", "white", "noise"}, "weights": {"none", "imagenet", "random"}}),
     "table2.csv": ("04_readout_design", {"encoder": {"none", "vgg16"}, "pattern": {"H", "G", "HS"},
                                          "layers": {1, 2, 3}, "kernel": {1, 3, 5, 7}}),
@@ -290,7 +292,11 @@ def test_section_tables_have_every_promised_cell(smoke_book, name):
     assert list(table.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
     for column, values in promised.items():
         assert set(table[column]) == values, column
-    assert not table[RESULT_COLUMNS[:-2]].isna().any().any()  # paper columns are empty only where the paper has no cell
+    # paper columns are empty only where the paper has no cell; a seed sd only where one seed was kept
+    # (no spread), a mean only where every read-out of the cell failed (counted)
+    settings_cols = [c for c in RESULT_COLUMNS[:-2] if c not in ("spc_mean", "spc_sd", "mae_mean", "mae_sd")]
+    assert not table[settings_cols].isna().any().any()
+    assert (table.spc_sd.notna() | (table.n_seeds < 2)).all() and (table.spc_mean.notna() | (table.n_failed > 0)).all()
     assert table.paper_spc.notna().any() and table.paper_mae.notna().any()
     settings = json.loads((smoke_book / "results" / "smoke" / name.replace(".csv", ".json")).read_text())["settings"]
     assert settings["profile"]["name"] == "smoke" and settings["data"]["train_inputs"] > 0
